@@ -1,0 +1,68 @@
+"""The errors soajs raises: one base, a few a caller would catch separately."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigValidationError",
+    "ConnectError",
+    "GatewayUnavailable",
+    "InjectHeaderError",
+    "NotFound",
+    "RegistryError",
+    "RegistryRejected",
+    "RegistryReplyMalformed",
+    "SettingsError",
+    "SoajsError",
+]
+
+
+class SoajsError(Exception):
+    """Base of every error raised by soajs."""
+
+
+class SettingsError(SoajsError, ValueError):
+    """A ``SOAJS_*`` setting is missing or invalid; the message names the variable."""
+
+
+class ConfigValidationError(SoajsError, ValueError):
+    """The service configuration (``soajs.Config``) is invalid; the message names the field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class RegistryError(SoajsError):
+    """Base of the errors met while talking to the gateway's maintenance API."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class GatewayUnavailable(RegistryError):
+    """The gateway could not be reached, timed out, or answered with an HTTP error."""
+
+
+class RegistryRejected(RegistryError):
+    """The gateway answered ``result: false``."""
+
+
+class RegistryReplyMalformed(RegistryError):
+    """The gateway answered, but not with a usable registry or registration reply."""
+
+
+class NotFound(SoajsError, LookupError):
+    """A database, service, resource or custom registry entry is not in the registry."""
+
+
+class InjectHeaderError(SoajsError, ValueError):
+    """The ``soajsinjectobj`` header is missing, too large, not JSON, or not the gateway's shape."""
+
+    def __init__(self, message: str, *, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ConnectError(SoajsError):
+    """A service-to-service call cannot be addressed (no awareness in the context)."""

@@ -1,0 +1,206 @@
+"""Settings read from the ``SOAJS_*`` environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from soajs.errors import SettingsError
+
+__all__ = ["HeaderPolicy", "Settings", "parse_bool", "parse_registry_api"]
+
+HeaderPolicy = Literal["ignore", "reject"]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", ""})
+
+
+def parse_bool(value: object) -> bool:
+    """Parse ``true/false/1/0/yes/no/on/off`` (any case; empty is false); refuse anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise ValueError("expected one of true/false/1/0/yes/no (empty means false)")
+
+
+def parse_registry_api(value: str) -> tuple[str, int]:
+    """Split a ``host:port`` address (IPv6 as ``[::1]:5000``) and check it has no scheme."""
+    text = value.strip()
+    if "://" in text:
+        raise ValueError(
+            "expected host:port without a scheme (e.g. 127.0.0.1:5000); remove 'http://'"
+        )
+    if "/" in text or not text:
+        raise ValueError("expected host:port (e.g. 127.0.0.1:5000), the gateway maintenance port")
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError("expected host:port (e.g. 127.0.0.1:5000): the port is missing")
+    if host.startswith("["):
+        if not host.endswith("]") or len(host) < 3:
+            raise ValueError("an IPv6 host must be written in brackets, e.g. [::1]:5000")
+    elif ":" in host:
+        raise ValueError("an IPv6 host must be written in brackets, e.g. [::1]:5000")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("the port must be an integer from 1 to 65535")
+    return host, int(port)
+
+
+class Settings(BaseSettings):
+    """The ``SOAJS_*`` environment variables, validated.
+
+    Every field can also be passed as a keyword argument. Invalid values raise
+    :class:`~soajs.errors.SettingsError`, whose message names the variable and never its value.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="SOAJS_", extra="ignore", frozen=True, validate_default=True
+    )
+
+    registry_api: str | None = Field(
+        default=None,
+        description="Gateway maintenance API as host:port (SOAJS_REGISTRY_API), e.g. 127.0.0.1:5000.",
+    )
+    env: str = Field(default="dev", description="Environment code (SOAJS_ENV), lowercased.")
+    deploy_manual: bool = Field(
+        default=False, description="Register with the gateway at start-up (SOAJS_DEPLOY_MANUAL)."
+    )
+    deploy_ha: str | None = Field(
+        default=None, description="HA deployment (kubernetes/swarm): no self-registration."
+    )
+    srv_ip: str = Field(default="127.0.0.1", description="The IP registered with the gateway.")
+
+    service_name: str | None = Field(default=None, description="SOAJS_SERVICE_NAME")
+    service_group: str | None = Field(default=None, description="SOAJS_SERVICE_GROUP")
+    service_version: str | None = Field(default=None, description="SOAJS_SERVICE_VERSION")
+    service_type: str = Field(default="service", description="SOAJS_SERVICE_TYPE")
+    service_port: int | None = Field(default=None, ge=1, le=65535, description="SOAJS_SERVICE_PORT")
+
+    registry_timeout: float = Field(
+        default=5.0, gt=0, le=300, description="Seconds allowed for one call to the gateway."
+    )
+    registry_startup_wait: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description="Seconds to wait for the gateway at start-up; 0 fails at once.",
+    )
+    register_strict: bool = Field(
+        default=False, description="Raise instead of warning when /register answers result:false."
+    )
+    reregister_interval: float = Field(
+        default=60.0, ge=0, description="Seconds between re-registrations; 0 registers once."
+    )
+
+    header_policy: HeaderPolicy = Field(
+        default="ignore",
+        description="What to do with a missing, malformed or untrusted soajsinjectobj header.",
+    )
+    trusted_gateways: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated IPs/CIDRs allowed to send soajsinjectobj; empty trusts all.",
+    )
+    max_inject_header_size: int = Field(
+        default=65536, ge=2, description="Largest soajsinjectobj accepted, in bytes."
+    )
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+
+    @property
+    def registry_address(self) -> tuple[str, int]:
+        """``(host, port)`` of the gateway maintenance API.
+
+        Raises:
+            SettingsError: ``SOAJS_REGISTRY_API`` is not set.
+        """
+        if self.registry_api is None:
+            raise SettingsError(
+                "SOAJS_REGISTRY_API is not set: give the gateway maintenance API as host:port, "
+                "e.g. SOAJS_REGISTRY_API=127.0.0.1:5000"
+            )
+        return parse_registry_api(self.registry_api)
+
+    @property
+    def registry_url(self) -> str:
+        """Base URL of the gateway maintenance API, e.g. ``http://127.0.0.1:5000``."""
+        host, port = self.registry_address
+        return f"http://{host}:{port}"
+
+    @field_validator("registry_api", mode="after")
+    @classmethod
+    def _check_registry_api(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parse_registry_api(value)
+        return value.strip()
+
+    @field_validator("env", mode="after")
+    @classmethod
+    def _lower_env(cls, value: str) -> str:
+        text = value.strip().lower()
+        if not text:
+            raise ValueError("the environment code must not be empty")
+        return text
+
+    @field_validator("deploy_manual", "register_strict", mode="before")
+    @classmethod
+    def _parse_bool(cls, value: object) -> bool:
+        return parse_bool(value)
+
+    @field_validator("deploy_ha", "service_name", "service_group", "service_version", mode="after")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    @field_validator("srv_ip", mode="after")
+    @classmethod
+    def _check_srv_ip(cls, value: str) -> str:
+        text = value.strip()
+        if not text or any(ch.isspace() for ch in text) or "/" in text:
+            raise ValueError("expected an IP address or host name, e.g. 127.0.0.1")
+        return text
+
+    @field_validator("trusted_gateways", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> tuple[IPNetwork, ...]:
+        if isinstance(value, str):
+            items: list[object] = [part.strip() for part in value.split(",") if part.strip()]
+        elif isinstance(value, list | tuple | set | frozenset):
+            items = list(value)
+        else:
+            raise ValueError("expected a comma-separated list of IP addresses or CIDR networks")
+        networks: list[IPNetwork] = []
+        for item in items:
+            try:
+                networks.append(ipaddress.ip_network(str(item), strict=False))
+            except ValueError:
+                raise ValueError(
+                    "expected IP addresses or CIDR networks such as 127.0.0.1 or 10.0.0.0/8"
+                ) from None
+        return tuple(networks)
+
+
+def _describe(exc: ValidationError) -> str:
+    """Turn a pydantic error into lines that name the variable and omit the value."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"SOAJS_{field.upper()}: {message}")
+    return "invalid SOAJS settings: " + "; ".join(lines)
