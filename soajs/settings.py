@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from soajs.errors import SettingsError
@@ -69,7 +69,7 @@ class Settings(BaseSettings):
 
     registry_api: str | None = Field(
         default=None,
-        description="Gateway maintenance API as host:port (SOAJS_REGISTRY_API), e.g. 127.0.0.1:5000.",
+        description="Gateway maintenance API as host:port, e.g. 127.0.0.1:5000.",
     )
     env: str = Field(default="dev", description="Environment code (SOAJS_ENV), lowercased.")
     deploy_manual: bool = Field(
@@ -78,7 +78,11 @@ class Settings(BaseSettings):
     deploy_ha: str | None = Field(
         default=None, description="HA deployment (kubernetes/swarm): no self-registration."
     )
-    srv_ip: str = Field(default="127.0.0.1", description="The IP registered with the gateway.")
+    srv_ip: str = Field(
+        default="127.0.0.1",
+        validation_alias=AliasChoices("SOAJS_SRVIP", "srv_ip"),
+        description="The IP registered with the gateway (SOAJS_SRVIP).",
+    )
 
     service_name: str | None = Field(default=None, description="SOAJS_SERVICE_NAME")
     service_group: str | None = Field(default=None, description="SOAJS_SERVICE_GROUP")
@@ -184,7 +188,10 @@ class Settings(BaseSettings):
         elif isinstance(value, list | tuple | set | frozenset):
             items = list(value)
         else:
-            raise ValueError("expected a comma-separated list of IP addresses or CIDR networks")
+            # pydantic turns ValueError (not TypeError) into a validation error.
+            raise ValueError(  # noqa: TRY004
+                "expected a comma-separated list of IP addresses or CIDR networks"
+            )
         networks: list[IPNetwork] = []
         for item in items:
             try:
@@ -200,7 +207,8 @@ def _describe(exc: ValidationError) -> str:
     """Turn a pydantic error into lines that name the variable and omit the value."""
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
-        field = str(error["loc"][0]) if error["loc"] else "?"
+        field = str(error["loc"][0]).upper() if error["loc"] else "?"
+        variable = field if field.startswith("SOAJS_") else f"SOAJS_{field}"
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"SOAJS_{field.upper()}: {message}")
+        lines.append(f"{variable}: {message}")
     return "invalid SOAJS settings: " + "; ".join(lines)
