@@ -1,0 +1,404 @@
+"""The service's own configuration: who it is, and what it asks the gateway to do for it.
+
+Field names are snake_case; the gateway's wire names (``subType``, ``urac_Profile``,
+``extKeyRequired``, ...) are aliases, and either spelling is accepted. The rules are the ones the
+real gateway needs (protocol.md §8.3), stricter than upstream where upstream lets broken values
+through and looser where upstream rejects real ones (groups with spaces):
+
+* ``name``: lowercase letters, digits, ``.``, ``_`` and ``-``, starting and ending with a letter
+  or digit. It is the first URL segment the gateway routes on (``/<name>/...``) and the registry
+  key, which soajs core lowercases.
+* ``group``: free text, not blank (``"SOAJS Core Services"`` is a real group).
+* ``version``: ``^\\d+(\\.\\d+)?$``. The gateway's URL version routing (``/<name>/v<version>/``)
+  and its ``parseFloat`` comparison cannot address ``"1.0.0"``.
+* ``port``: an integer from 1 to 65535.
+* ``maintenance.port.type``: ``"maintenance"`` (port + maintenanceInc), ``"inherit"`` (the
+  service port) or any other type, which then needs a numeric ``value`` (the port probed).
+  ``maintenance.readiness`` is a path starting with ``/`` that must answer HTTP 200.
+
+Unknown keys are refused so a typo (``extkeyRequired``) cannot silently drop a flag.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from soajs.errors import ConfigValidationError
+
+if TYPE_CHECKING:
+    from os import PathLike
+
+    from soajs.settings import Settings
+
+__all__ = [
+    "Config",
+    "InterConnectTarget",
+    "Maintenance",
+    "MaintenanceCommand",
+    "MaintenancePort",
+]
+
+NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
+VERSION_PATTERN = re.compile(r"^\d+(?:\.\d+)?$")
+MAINTENANCE_PORT_TYPES = ("maintenance", "inherit")
+
+# Keys of the older soa.json format, which does not load into this model (protocol.md §8.1).
+_LEGACY_KEYS = {
+    "serviceName": "name",
+    "serviceGroup": "group",
+    "servicePort": "port",
+    "serviceVersion": "version",
+}
+
+
+def _check_name(value: str) -> str:
+    if not value:
+        raise ValueError("is required and must not be empty")
+    if value != value.lower() and NAME_PATTERN.match(value.lower()):
+        raise ValueError(
+            f"must be lowercase ({value!r} -> {value.lower()!r}): it is the registry key and "
+            "the first URL segment the gateway routes on"
+        )
+    if not NAME_PATTERN.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid service name: use lowercase letters, digits, '.', '_' and "
+            "'-', starting and ending with a letter or digit (it is a URL segment, /<name>/...)"
+        )
+    return value
+
+
+def _coerce_version(value: object) -> object:
+    """Accept integer versions (``"serviceVersion": 1``) as text; refuse lossy floats."""
+    if isinstance(value, bool):
+        # Pydantic reports only ValueError from validators as a field error, never TypeError.
+        raise ValueError("must be text such as '1' or '1.2', not a boolean")  # noqa: TRY004
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        raise ValueError("write the version as text, e.g. '1.2' (a float loses zeros)")  # noqa: TRY004
+    return value
+
+
+def _check_version(value: str) -> str:
+    if not VERSION_PATTERN.match(value):
+        raise ValueError(
+            f"{value!r} is not a SOAJS version: use MAJOR or MAJOR.MINOR digits such as '1' or "
+            "'1.2'; the gateway routes versions in URLs as /<service>/v<version>/ and compares "
+            "them as numbers, so a version like '1.0.0' can never be addressed"
+        )
+    return value
+
+
+def _refuse_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")  # noqa: TRY004
+    return value
+
+
+# Pydantic calls a nested model's custom __init__ while validating its parent; only the outermost
+# call converts the error, so the parent's error keeps the full location (maintenance.port.value).
+_VALIDATING: ContextVar[bool] = ContextVar("soajs_config_validating", default=False)
+
+
+@contextmanager
+def _outermost(model: type[BaseModel]) -> Iterator[None]:
+    if _VALIDATING.get():
+        yield
+        return
+    token = _VALIDATING.set(True)
+    try:
+        yield
+    except ValidationError as exc:
+        raise _config_error(model, exc) from None
+    finally:
+        _VALIDATING.reset(token)
+
+
+ServiceName = Annotated[str, AfterValidator(_check_name)]
+Version = Annotated[str, BeforeValidator(_coerce_version), AfterValidator(_check_version)]
+PortNumber = Annotated[int, BeforeValidator(_refuse_bool), Field(ge=1, le=65535)]
+
+
+class _ConfigPart(BaseModel):
+    """Base of the configuration models: invalid input raises ``ConfigValidationError``."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        loc_by_alias=False,
+        str_strip_whitespace=True,
+    )
+
+    def __init__(self, **data: Any) -> None:
+        with _outermost(type(self)):
+            super().__init__(**data)
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Self:
+        """Validate a mapping; errors are :class:`~soajs.errors.ConfigValidationError`."""
+        with _outermost(cls):
+            return super().model_validate(obj, **options)
+
+
+class MaintenancePort(_ConfigPart):
+    """Where the gateway probes the service's readiness path."""
+
+    type: str = Field(
+        description="'maintenance' (port + maintenanceInc), 'inherit' (the service port) or a "
+        "custom type with a numeric value."
+    )
+    value: PortNumber | None = Field(
+        default=None, validate_default=True, description="Port probed for custom types."
+    )
+
+    @field_validator("type", mode="after")
+    @classmethod
+    def _check_type(cls, value: str) -> str:
+        if not value:
+            raise ValueError(
+                "is required: use 'maintenance', 'inherit', or a custom type with a numeric value"
+            )
+        return value
+
+    @field_validator("value", mode="after")
+    @classmethod
+    def _custom_needs_value(cls, value: int | None, info: ValidationInfo) -> int | None:
+        port_type = info.data.get("type")
+        if value is None and port_type is not None and port_type not in MAINTENANCE_PORT_TYPES:
+            raise ValueError(
+                f"is required because the port type {port_type!r} is neither 'maintenance' nor "
+                "'inherit': give the numeric port the gateway probes"
+            )
+        return value
+
+
+class MaintenanceCommand(_ConfigPart):
+    """A maintenance command shown in the SOAJS console."""
+
+    label: str
+    path: str
+    icon: str | None = None
+
+
+class Maintenance(_ConfigPart):
+    """The readiness probe the gateway uses instead of ``/heartbeat``."""
+
+    # Field order is the wire order the reference services send (readiness, then port).
+    readiness: str = Field(description="Path that answers HTTP 200 when the service is ready.")
+    port: MaintenancePort
+    commands: list[MaintenanceCommand] | None = None
+
+    @field_validator("readiness", mode="after")
+    @classmethod
+    def _check_readiness(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must be a path starting with '/', e.g. '/heartbeat'")
+        return value
+
+
+class InterConnectTarget(_ConfigPart):
+    """A service this one calls; the gateway then adds it to the request's awareness."""
+
+    name: ServiceName
+    version: Version | None = None
+
+
+class Config(_ConfigPart):
+    """The service configuration, validated against what the real gateway needs.
+
+    Either the snake_case names or the gateway's wire names may be passed. Flags left unset stay
+    ``None`` and are not sent on registration, so the gateway applies its own defaults.
+
+    Invalid values raise :class:`~soajs.errors.ConfigValidationError`, whose ``field`` names the
+    offending field (dotted for nested ones, e.g. ``maintenance.port.value``).
+    """
+
+    name: ServiceName = Field(
+        description="Service name: lowercase, a URL segment, the registry key."
+    )
+    group: str = Field(description="Free-text group, e.g. 'SOAJS Core Services'.")
+    port: PortNumber = Field(description="The port the service listens on.")
+    ip: str | None = Field(default=None, description="IP to register; default SOAJS_SRVIP.")
+    type: str = Field(default="service", description="'service'; any other type is a daemon.")
+    version: Version = Field(default="1", description="MAJOR or MAJOR.MINOR, e.g. '1' or '1.2'.")
+    sub_type: str | None = Field(default=None, alias="subType")
+    description: str | None = None
+    # Without extKeyRequired the gateway treats the service as public and never builds the
+    # soajsinjectobj header (tenant, key, urac, awareness), so the middleware would see no
+    # context at all. Upstream Python never sent it; this default is what makes context work.
+    ext_key_required: bool = Field(default=True, alias="extKeyRequired")
+    oauth: bool | None = None
+    urac: bool | None = None
+    urac_profile: bool | None = Field(default=None, alias="urac_Profile")
+    urac_acl: bool | None = Field(default=None, alias="urac_ACL")
+    urac_config: bool | None = Field(default=None, alias="urac_Config")
+    urac_group_config: bool | None = Field(default=None, alias="urac_GroupConfig")
+    tenant_profile: bool | None = Field(default=None, alias="tenant_Profile")
+    provision_acl: bool | None = Field(default=None, alias="provision_ACL")
+    request_timeout: Annotated[int, BeforeValidator(_refuse_bool)] | None = Field(
+        default=None, ge=1, alias="requestTimeout", description="Seconds the gateway waits."
+    )
+    request_timeout_renewal: Annotated[int, BeforeValidator(_refuse_bool)] | None = Field(
+        default=None, ge=0, alias="requestTimeoutRenewal", description="Times the wait renews."
+    )
+    maintenance: Maintenance | None = None
+    inter_connect: list[InterConnectTarget] | None = Field(default=None, alias="interConnect")
+    prerequisites: dict[str, Any] | None = Field(
+        default=None, description="Deployment hints (cpu, memory); the gateway does not read them."
+    )
+    port_host: PortNumber | None = Field(
+        default=None,
+        alias="portHost",
+        description="Port the gateway stores instead of `port` (e.g. a published container port).",
+    )
+
+    @classmethod
+    def from_file(cls, path: str | PathLike[str]) -> Self:
+        """Load a JSON file, or a ``.yaml``/``.yml`` file when PyYAML is installed.
+
+        Raises:
+            ConfigValidationError: the file is not a JSON/YAML object or its content is invalid.
+            OSError: the file cannot be read.
+        """
+        file = Path(path)
+        text = file.read_text(encoding="utf-8")
+        if file.suffix.lower() in (".yaml", ".yml"):
+            data = _load_yaml(text, file)
+        else:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigValidationError(
+                    f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+                ) from None
+        if not isinstance(data, dict):
+            raise ConfigValidationError(f"{file}: expected an object of configuration fields")
+        try:
+            return cls.model_validate(data)
+        except ConfigValidationError as exc:
+            raise ConfigValidationError(f"{file}: {exc}", field=exc.field) from None
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> Self:
+        """Build from the ``SOAJS_SERVICE_*`` settings; keyword arguments take precedence.
+
+        Args:
+            settings: the settings to read; by default read from the environment.
+            **overrides: any field, by snake_case or wire name.
+        """
+        if settings is None:
+            from soajs.settings import Settings
+
+            settings = Settings()
+        values: dict[str, Any] = {
+            "name": settings.service_name,
+            "group": settings.service_group,
+            "port": settings.service_port,
+            "type": settings.service_type,
+            "version": settings.service_version,
+        }
+        values = {key: value for key, value in values.items() if value is not None}
+        for key, value in overrides.items():
+            values.pop(_python_name(key), None)
+            values[key] = value
+        missing = [key for key in ("name", "group", "port") if key not in values]
+        if missing:
+            field = missing[0]
+            raise ConfigValidationError(
+                f"invalid service config: {field}: is required; set SOAJS_SERVICE_{field.upper()} "
+                f"or pass {field}=...",
+                field=field,
+            )
+        return cls(**values)
+
+    @field_validator("group", mode="after")
+    @classmethod
+    def _check_group(cls, value: str) -> str:
+        if not value:
+            raise ValueError(
+                "is required and must not be empty (free text such as 'Custom Services')"
+            )
+        return value
+
+    @field_validator("type", mode="after")
+    @classmethod
+    def _check_type(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(
+                "must be a lowercase word such as 'service' (the gateway files any other type "
+                "under daemons)"
+            )
+        return value
+
+    @field_validator("ip", mode="after")
+    @classmethod
+    def _check_ip(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(ch.isspace() or ch == "/" for ch in value)):
+            raise ValueError("expected an IP address or host name, e.g. 127.0.0.1")
+        return value
+
+
+def _python_name(key: str) -> str:
+    """Map a wire alias to its snake_case field name (unknown keys are returned unchanged)."""
+    for name, field in Config.model_fields.items():
+        if key in (name, field.alias):
+            return name
+    return key
+
+
+def _config_error(model: type[BaseModel], exc: ValidationError) -> ConfigValidationError:
+    """Turn a pydantic error into one that names each field the user must fix."""
+    lines: list[str] = []
+    fields: list[str] = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        field = ".".join(loc)
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            hint = _LEGACY_KEYS.get(loc[-1])
+            message = (
+                f"unknown field (the old soa.json key; use {hint!r})"
+                if hint
+                else "unknown field (check the spelling against soajs.Config)"
+            )
+        elif error["type"] == "missing":
+            message = "is required"
+        top = model.model_fields.get(loc[0]) if loc else None
+        alias = top.alias if top is not None else None
+        label = f"{field} ({alias})" if alias and len(loc) == 1 else field
+        fields.append(field)
+        lines.append(f"{label or 'config'}: {message}")
+    return ConfigValidationError(
+        "invalid service config: " + "; ".join(lines), field=fields[0] if fields else None
+    )
+
+
+def _load_yaml(text: str, file: Path) -> Any:
+    try:
+        import yaml
+    except ImportError:
+        raise ConfigValidationError(
+            f"{file}: reading YAML needs PyYAML (pip install pyyaml), or use a JSON file"
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigValidationError(f"{file}: not valid YAML ({exc})") from None
