@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +248,27 @@ class TestInterConnect:
         assert error.field == "inter_connect.0.version"
 
 
+class TestTypeAndIp:
+    @pytest.mark.parametrize("value", ["", "Service", "my service"])
+    def test_type_refused(self, value: str) -> None:
+        """The type must be a lowercase word."""
+        assert refused(type=value).field == "type"
+
+    def test_daemon_type_accepted(self) -> None:
+        """Types other than service are accepted (the gateway files them under daemons)."""
+        assert make(type="daemon").type == "daemon"
+
+    @pytest.mark.parametrize("ip", ["", "10.0.0.1 x", "10.0.0.0/8"])
+    def test_ip_refused(self, ip: str) -> None:
+        """A blank IP, one with spaces or a CIDR is refused."""
+        assert refused(ip=ip).field == "ip"
+
+    @pytest.mark.parametrize("ip", ["10.0.0.7", "svc.internal", "::1"])
+    def test_ip_accepted(self, ip: str) -> None:
+        """IP addresses and host names are accepted."""
+        assert make(ip=ip).ip == ip
+
+
 class TestAliasesAndFlags:
     def test_snake_case_and_wire_names_are_equivalent(self) -> None:
         """Every aliased field can be set by its snake_case name or its wire name."""
@@ -380,6 +402,14 @@ class TestFromFile:
         assert config.inter_connect == [InterConnectTarget(name="urac", version="3")]
         assert config.maintenance is not None
         assert config.maintenance.port.type == "inherit"
+
+    def test_yaml_without_pyyaml(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without PyYAML, a YAML file is refused with a message saying what to install."""
+        monkeypatch.setitem(sys.modules, "yaml", None)
+        path = tmp_path / "config.yaml"
+        path.write_text("name: hello\n", encoding="utf-8")
+        with pytest.raises(ConfigValidationError, match="needs PyYAML"):
+            Config.from_file(path)
 
     def test_invalid_content_names_file_and_field(self, tmp_path: Path) -> None:
         """A file with a bad value names both the file and the field."""

@@ -227,6 +227,10 @@ class Config(_ConfigPart):
     Either the snake_case names or the gateway's wire names may be passed. Flags left unset stay
     ``None`` and are not sent on registration, so the gateway applies its own defaults.
 
+    ``ext_key_required`` defaults to ``True``: the gateway builds the ``soajsinjectobj`` header
+    (tenant, key, user, awareness) only for services that require a key, so without it no
+    request would carry a SOAJS context. Set it to ``False`` only for a deliberately public API.
+
     Invalid values raise :class:`~soajs.errors.ConfigValidationError`, whose ``field`` names the
     offending field (dotted for nested ones, e.g. ``maintenance.port.value``).
     """
