@@ -1,0 +1,82 @@
+"""Fixtures of the interop suite: the real gateway stack, started once per session.
+
+Without ``node``/``npm`` the suite is skipped with the reason shown in the summary, unless the
+``CI`` environment variable is set: there the missing prerequisite fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import pytest
+
+from .realgateway import RealGateway, missing_prerequisites, running_gateway
+
+GATEWAY_KINDS = ["real"]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _prerequisite_problem() -> str | None:
+    missing = missing_prerequisites()
+    if not missing:
+        return None
+    return (
+        f"INTEROP SUITE NOT RUN: {' and '.join(missing)} not found on PATH; the real SOAJS "
+        "gateway (soajs.controller 4.3.3) needs Node.js 20 and npm"
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Say up front when the interop suite cannot run here."""
+    problem = _prerequisite_problem()
+    if problem is None:
+        return None
+    return f"{problem} ({'CI: the run will FAIL' if _in_ci() else 'tests will be skipped'})"
+
+
+@pytest.fixture(scope="session")
+def real_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealGateway]:
+    """The real gateway with its DB, on free loopback ports, stopped at the end of the session."""
+    problem = _prerequisite_problem()
+    if problem is not None:
+        if _in_ci():
+            pytest.fail(f"{problem} (the CI environment variable is set)", pytrace=False)
+        pytest.skip(problem)
+    with running_gateway(tmp_path_factory.mktemp("realgateway")) as gateway:
+        yield gateway
+
+
+@pytest.fixture(scope="session", params=GATEWAY_KINDS)
+def gateway(request: pytest.FixtureRequest) -> RealGateway:
+    """Each gateway the scenarios run against (``real``: soajs.controller 4.3.3)."""
+    gateway: RealGateway = request.getfixturevalue(f"{request.param}_gateway")
+    return gateway
+
+
+@pytest.fixture
+def gateway_restarter(gateway: RealGateway) -> Iterator[RealGateway]:
+    """The gateway, for tests that stop and start it; it is running again after the test."""
+    yield gateway
+    gateway.start_gateway()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """Attach the tail of the gateway's log to every failed interop test."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if not report.failed:
+        return
+    funcargs: dict[str, Any] = getattr(item, "funcargs", {})
+    shown: set[int] = set()
+    for value in funcargs.values():
+        if isinstance(value, RealGateway) and id(value) not in shown:
+            shown.add(id(value))
+            report.sections.append((f"{value.kind} gateway log (tail)", value.log_tail()))
