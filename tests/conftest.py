@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 # The shared fixtures live beside the repository (CI clones the repo next to shared/ too).
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -14,3 +17,33 @@ SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 def fixtures_dir() -> Path:
     """The folder of captured and upstream wire fixtures."""
     return SHARED_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def _loopback_server() -> Iterator[HTTPServer]:
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def maintenance_server(_loopback_server: HTTPServer) -> Iterator[HTTPServer]:
+    """A real HTTP server on 127.0.0.1 (threaded) to play the gateway maintenance API.
+
+    One server serves the whole session (stopping one takes half a second); its expectations
+    and log are cleared after each test.
+    """
+    _loopback_server.clear()
+    yield _loopback_server
+    _loopback_server.clear()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (connections are refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
