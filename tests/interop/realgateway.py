@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 INTEROP_ROOT = REPO_ROOT / ".interop"
 SEED_FILE = HERE / "seed.core_provision.json"
-SEED_SCRIPT = HERE / "seed_db.py"
+DB_TOOL = HERE / "dbtool.py"
 PRELOAD = HERE / "loopback_preload.js"
 PROFILE_TEMPLATE = HERE / "profile.template.js"
 
@@ -332,6 +332,32 @@ class RealGateway:
         body: dict[str, Any] = reply.json()
         return body
 
+    @property
+    def db_uri(self) -> str:
+        """The test DB's MongoDB URI (a direct connection)."""
+        return f"mongodb://127.0.0.1:{self.db_port}/?directConnection=true"
+
+    def db_find(self, collection: str, query: dict[str, Any] | None = None) -> list[Any]:
+        """The records of ``core_provision.<collection>`` matching ``query``, read from the DB."""
+        result = subprocess.run(
+            [
+                str(self.installation.db_python),
+                str(DB_TOOL),
+                "find",
+                self.db_uri,
+                collection,
+                json.dumps(query or {}),
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise InteropSetupError(f"reading {collection} failed: {result.stderr[-2000:]}")
+        records: list[Any] = json.loads(result.stdout)
+        return records
+
     def _start_db(self) -> None:
         with self.db_log_path.open("ab") as log:
             self._db = subprocess.Popen(
@@ -366,9 +392,8 @@ class RealGateway:
         config["awareness"]["healthCheckInterval"] = HEALTH_CHECK_INTERVAL_MS
         seed_path = self.workdir / "seed.json"
         seed_path.write_text(json.dumps(seed, ensure_ascii=False), encoding="utf-8")
-        uri = f"mongodb://127.0.0.1:{self.db_port}/?directConnection=true"
         _run(
-            [str(self.installation.db_python), str(SEED_SCRIPT), uri, str(seed_path)],
+            [str(self.installation.db_python), str(DB_TOOL), "seed", self.db_uri, str(seed_path)],
             cwd=self.workdir,
             what="seeding core_provision",
         )

@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from .realgateway import RealGateway
+from .realgateway import JWT_SECRET, RealGateway
 from .servers import free_port, serve_asgi, wait_until_routable
+from .tenant_jwt import captured_token, captured_user, sign_hs256
 
 pytestmark = pytest.mark.interop
 
@@ -112,6 +113,19 @@ class TestRealGatewayHarness:
         services = real_gateway.get_registry("smoke")["data"]["services"]
         assert services["smoke"] == {"group": "Interop", "port": port}
 
+    def test_mw_registration_is_persisted_by_gateway(
+        self, real_gateway: RealGateway, smoke_service: tuple[RecordingService, int]
+    ) -> None:
+        """With mw:true the gateway wrote the service's host and marketplace records to the DB."""
+        _service, port = smoke_service
+        hosts = real_gateway.db_find("hosts", {"name": "smoke"})
+        assert [(host["ip"], host["port"], host["env"]) for host in hosts] == [
+            ("127.0.0.1", port, "dev")
+        ]
+        marketplace = real_gateway.db_find("marketplace", {"name": "smoke"})
+        assert len(marketplace) == 1
+        assert marketplace[0]["configuration"]["port"] == port
+
     def test_call_without_key_is_refused(
         self, real_gateway: RealGateway, smoke_service: tuple[RecordingService, int]
     ) -> None:
@@ -122,6 +136,12 @@ class TestRealGatewayHarness:
         assert reply.status_code == 403
         assert reply.json()["errors"]["codes"] == [132]
         assert len(service.received) == seen
+
+
+class TestTenantToken:
+    def test_signer_reproduces_captured_token(self) -> None:
+        """The hmac-based HS256 signer gives the captured token byte for byte."""
+        assert sign_hs256(captured_user(), JWT_SECRET) == captured_token()
 
 
 def _listening_lines(port: int) -> list[str]:
