@@ -1,0 +1,219 @@
+"""The documentation stays true: settings listed, examples run, the site builds strictly.
+
+Convention for examples: every fenced block whose language is ``python`` in ``docs/**/*.md`` is
+executed, in page order, in one namespace per page (so a later block can use an earlier block's
+names). A block that cannot run here (it needs a live SOAJS gateway or starts a server forever)
+is preceded by the line ``<!-- docs-test: skip -->``. Examples run in a temporary directory with
+every ``SOAJS_*`` variable cleared and ``SOAJS_REGISTRY_API`` pointing at a loopback server that
+answers like the real gateway's maintenance API, from the captured fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import AliasChoices
+from pytest_httpserver import HTTPServer
+
+from soajs.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+CAPTURED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "captured"
+SKIP_MARKER = "<!-- docs-test: skip -->"
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """One fenced code block of a documentation page."""
+
+    page: Path
+    line: int
+    language: str
+    source: str
+    skipped: bool
+
+
+def code_blocks(page: Path) -> list[CodeBlock]:
+    """Return the fenced code blocks of a Markdown page, with their first line numbers."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    blocks: list[CodeBlock] = []
+    index = 0
+    while index < len(lines):
+        opening = FENCE.match(lines[index])
+        if opening is None:
+            index += 1
+            continue
+        indent, fence = opening["indent"], opening["fence"]
+        language = opening["info"].split()[0] if opening["info"].strip() else ""
+        previous = next((text.strip() for text in reversed(lines[:index]) if text.strip()), "")
+        body: list[str] = []
+        index += 1
+        while index < len(lines) and not (
+            lines[index].strip().startswith(fence) and lines[index].strip().strip(fence[0]) == ""
+        ):
+            body.append(lines[index])
+            index += 1
+        first = index - len(body) + 1
+        source = textwrap.dedent("\n".join(line.removeprefix(indent) for line in body))
+        blocks.append(CodeBlock(page, first, language, source, previous == SKIP_MARKER))
+        index += 1
+    return blocks
+
+
+def doc_pages() -> list[Path]:
+    """Every Markdown page of the site."""
+    return sorted(DOCS.rglob("*.md"))
+
+
+def pages_with_examples() -> list[Path]:
+    """The pages that hold at least one runnable Python block."""
+    return [
+        page
+        for page in doc_pages()
+        if any(block.language == "python" and not block.skipped for block in code_blocks(page))
+    ]
+
+
+def setting_variables(name: str) -> list[str]:
+    """The environment variable names Settings reads for one field."""
+    field = Settings.model_fields[name]
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        names = [str(choice) for choice in alias.choices if isinstance(choice, str)]
+        return [choice.upper() for choice in names if choice.upper().startswith("SOAJS_")]
+    if isinstance(alias, str):
+        return [alias.upper()]
+    return [f"SOAJS_{name.upper()}"]
+
+
+def documented_default(default: Any) -> str:
+    """How a default value is written in the settings table."""
+    if default is None:
+        return "unset"
+    if isinstance(default, bool):
+        return str(default).lower()
+    if default == ():
+        return "empty"
+    return str(default)
+
+
+def settings_rows() -> dict[str, list[str]]:
+    """The rows of the settings tables, keyed by the variable in their first cell."""
+    rows: dict[str, list[str]] = {}
+    for line in (DOCS / "settings.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `SOAJS_") and len(cells) == 5:
+            rows[cells[0].strip("`")] = cells
+    return rows
+
+
+class TestSettingsReference:
+    """docs/settings.md and soajs.settings.Settings cannot drift apart."""
+
+    @pytest.mark.parametrize("field", sorted(Settings.model_fields))
+    def test_every_setting_has_a_row(self, field: str) -> None:
+        """Each Settings field's variable has a row naming the field and its default."""
+        rows = settings_rows()
+        for variable in setting_variables(field):
+            assert variable in rows, f"{variable} is not documented in docs/settings.md"
+            cells = rows[variable]
+            assert cells[1] == f"`{field}`"
+            default = documented_default(Settings.model_fields[field].default)
+            assert cells[3].strip("`").startswith(default), (variable, cells[3], default)
+
+    def test_every_row_is_a_setting(self) -> None:
+        """Each variable in the settings tables is read by Settings."""
+        read = {
+            variable for field in Settings.model_fields for variable in setting_variables(field)
+        }
+        assert set(settings_rows()) == read
+
+
+@pytest.fixture
+def example_environment(
+    httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> HTTPServer:
+    """A clean environment with a loopback maintenance API that answers like the real gateway."""
+    for variable in list(os.environ):
+        if variable.upper().startswith("SOAJS_"):
+            monkeypatch.delenv(variable)
+    registry = json.loads(
+        (CAPTURED / "getRegistry.dev.hello.after-register.response.json").read_text("utf-8")
+    )
+    registered = json.loads((CAPTURED / "register.hello.response.json").read_text("utf-8"))
+    heartbeat = json.loads((CAPTURED / "maintenance.heartbeat.response.json").read_text("utf-8"))
+    httpserver.expect_request("/getRegistry").respond_with_json(registry)
+    httpserver.expect_request("/register").respond_with_json(registered)
+    httpserver.expect_request("/heartbeat").respond_with_json(heartbeat)
+    monkeypatch.setenv("SOAJS_REGISTRY_API", f"127.0.0.1:{httpserver.port}")
+    monkeypatch.chdir(tmp_path)
+    return httpserver
+
+
+class TestExamples:
+    """The Python examples in the documentation run as written."""
+
+    @pytest.mark.parametrize("page", pages_with_examples(), ids=lambda page: page.name)
+    @pytest.mark.usefixtures("example_environment")
+    def test_page_examples_run(self, page: Path) -> None:
+        """Every unmarked python block of the page runs without an error."""
+        namespace: dict[str, Any] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
+        ran = 0
+        try:
+            for block in code_blocks(page):
+                if block.language != "python" or block.skipped:
+                    continue
+                # Leading newlines make tracebacks point at the line in the Markdown page.
+                code = compile("\n" * (block.line - 1) + block.source, str(page), "exec")
+                exec(code, namespace)  # noqa: S102 - the documentation's own examples
+                ran += 1
+        finally:
+            _stop_leftovers(namespace)
+        assert ran > 0
+
+    def test_blocks_are_found(self) -> None:
+        """The block parser finds fenced blocks, their languages and skip markers."""
+        page = DOCS / "settings.md"
+        blocks = code_blocks(page)
+        assert [block.language for block in blocks][:1] == ["python"]
+        assert "Settings(" in blocks[0].source
+        assert not blocks[0].skipped
+
+
+def _stop_leftovers(namespace: dict[str, Any]) -> None:
+    """Stop registry managers an example left running, so no thread outlives the test."""
+    for value in namespace.values():
+        stop = getattr(value, "stop", None)
+        if callable(stop) and type(value).__name__ == "RegistryManager":
+            stop()
+
+
+class TestSite:
+    """The documentation site builds."""
+
+    def test_mkdocs_build_strict(self, tmp_path: Path) -> None:
+        """`mkdocs build --strict` succeeds: no broken link, no missing page, no bad reference."""
+        mkdocs = Path(sys.executable).with_name("mkdocs")
+        if not mkdocs.exists():
+            pytest.skip("mkdocs is not installed in this environment")
+        result = subprocess.run(
+            [str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert (tmp_path / "site" / "index.html").exists()
