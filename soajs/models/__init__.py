@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+from soajs.models.context import (
+    Application,
+    Awareness,
+    ContextData,
+    Geo,
+    InterConnect,
+    Key,
+    Package,
+    Param,
+    Tenant,
+    TenantMain,
+    TenantRoaming,
+    Urac,
+    UracSocialLogin,
+    UracTenant,
+)
 from soajs.models.registry import (
     AwarenessConfig,
     CookieConfig,
@@ -23,15 +39,23 @@ from soajs.models.registry import (
 )
 
 __all__ = [
+    "Application",
+    "Awareness",
     "AwarenessConfig",
+    "ContextData",
     "CookieConfig",
     "CustomRegistry",
     "Daemon",
     "Database",
     "Deployer",
     "GatewayAwareness",
+    "Geo",
+    "InterConnect",
+    "Key",
     "KeyConfig",
     "LoggerConfig",
+    "Package",
+    "Param",
     "PortsConfig",
     "Registry",
     "RegistryLocation",
@@ -40,4 +64,10 @@ __all__ = [
     "Service",
     "ServiceConfig",
     "SessionConfig",
+    "Tenant",
+    "TenantMain",
+    "TenantRoaming",
+    "Urac",
+    "UracSocialLogin",
+    "UracTenant",
 ]

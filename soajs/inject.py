@@ -1,0 +1,130 @@
+"""Parse the ``soajsinjectobj`` header into :class:`~soajs.models.context.ContextData`.
+
+The gateway writes the header with ``JSON.stringify`` and Node sends header strings as Latin-1,
+so bytes are decoded as Latin-1 (never UTF-8: a tenant named ``é`` arrives as the single byte
+``0xE9``). The text is parsed and validated in one pass by pydantic-core; the validator is built
+once, when :mod:`soajs.models.context` is imported.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from urllib.parse import unquote_to_bytes
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from soajs.errors import InjectHeaderError
+from soajs.models.context import ContextData, attach_raw_header
+
+__all__ = ["DEFAULT_MAX_SIZE", "HEADER_NAME", "parse_inject_header"]
+
+HEADER_NAME: Final = "soajsinjectobj"
+"""The header's name, lowercase as ASGI and HTTP/2 give it."""
+
+DEFAULT_MAX_SIZE: Final = 65536
+"""The gateway's own limit (``SOAJS_MAX_INJECT_HEADER_SIZE``): longer headers are refused."""
+
+_validate_json = ContextData.__pydantic_validator__.validate_json
+_NOT_AN_OBJECT: Final = frozenset({"model_type", "model_attributes_type", "dict_type"})
+_MAX_REPORTED_ERRORS: Final = 3
+
+
+def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE) -> ContextData:
+    """Parse one ``soajsinjectobj`` value.
+
+    Args:
+        value: The header as received: bytes (decoded as Latin-1) or text, whose characters
+            must all be Latin-1 (U+0000 to U+00FF), as Node can only send those.
+        max_size: The largest value accepted, in bytes (= Latin-1 characters).
+
+    Returns:
+        The validated context; its ``raw_header`` is the text, byte for byte as received, and
+        ``urac.first_name``/``last_name`` are percent-decoded.
+
+    Raises:
+        InjectHeaderError: ``code`` is ``"missing"`` (empty), ``"too_large"``, ``"malformed"``
+            (not Latin-1, not JSON, or not a JSON object) or ``"invalid"`` (a JSON object that is
+            not the gateway's shape). Messages never quote the header, which carries keys.
+    """
+    if isinstance(value, str | bytes | bytearray | memoryview) and len(value) > max_size:
+        raise InjectHeaderError(
+            f"the soajsinjectobj header is {len(value)} bytes, more than the {max_size} allowed",
+            code="too_large",
+        )
+    text = _as_text(value)
+    if not text.strip():
+        raise InjectHeaderError("the soajsinjectobj header is empty", code="missing")
+    if not text.isascii() and not _is_latin1(text):
+        raise InjectHeaderError(
+            "the soajsinjectobj header has characters beyond Latin-1, which no gateway sends",
+            code="malformed",
+        )
+    try:
+        context: ContextData = _validate_json(text)
+    except ValidationError as exc:
+        raise _describe(exc) from None
+    urac = context.urac
+    if urac is not None:
+        # Checked inline: a validator would cost every header a Python call; few names need it.
+        if "%" in urac.first_name:
+            urac.first_name = _percent_decode(urac.first_name)
+        if "%" in urac.last_name:
+            urac.last_name = _percent_decode(urac.last_name)
+    attach_raw_header(context, text)
+    return context
+
+
+def _percent_decode(value: str) -> str:
+    """Undo ``encodeURIComponent`` like soajs core; a malformed escape keeps the text as sent."""
+    try:
+        return unquote_to_bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
+def _as_text(value: object) -> str:
+    """Give the header as text, decoding bytes as Latin-1."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("latin-1")
+    if value is None:
+        raise InjectHeaderError("there is no soajsinjectobj header", code="missing")
+    raise InjectHeaderError(
+        f"the soajsinjectobj header must be bytes or str, not {type(value).__name__}",
+        code="malformed",
+    )
+
+
+def _is_latin1(text: str) -> bool:
+    """Tell whether every character of ``text`` fits in one Latin-1 byte."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _describe(exc: ValidationError) -> InjectHeaderError:
+    """Turn a validation failure into an error naming the fields, never their values."""
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    first = errors[0] if errors else None
+    if first is not None and first["type"] == "json_invalid":
+        return InjectHeaderError(
+            f"the soajsinjectobj header is not valid JSON ({first['msg']})", code="malformed"
+        )
+    if first is not None and not first["loc"] and first["type"] in _NOT_AN_OBJECT:
+        return InjectHeaderError("the soajsinjectobj header is not a JSON object", code="malformed")
+    problems = "; ".join(_problem(error) for error in errors[:_MAX_REPORTED_ERRORS])
+    if len(errors) > _MAX_REPORTED_ERRORS:
+        problems += f"; and {len(errors) - _MAX_REPORTED_ERRORS} more"
+    return InjectHeaderError(
+        f"the soajsinjectobj header is not the gateway's shape: {problems}", code="invalid"
+    )
+
+
+def _problem(error: ErrorDetails) -> str:
+    """Format one validation error as ``field.path: message``."""
+    where = ".".join(str(part) for part in error["loc"]) or "(root)"
+    return f"{where}: {error['msg']}"
