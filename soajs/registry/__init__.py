@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from soajs.registry.client import RegistryClient
+from soajs.registry.manager import RegistryManager, RegistryStatus
 
-__all__ = ["RegistryClient"]
+__all__ = ["RegistryClient", "RegistryManager", "RegistryStatus"]

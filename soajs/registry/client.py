@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import threading
+import weakref
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -21,8 +23,8 @@ class RegistryClient:
     """Talks to the gateway maintenance API (``SOAJS_REGISTRY_API``, e.g. port 5000).
 
     One ``httpx.Client`` is reused for every call. It ignores proxy environment variables, as
-    the Node and Go clients do, because the maintenance port is an internal address. In a forked
-    child the connection pool is replaced, never shared with the parent.
+    the Node and Go clients do, because the maintenance port is an internal address. A forked
+    child gets a fresh connection pool, never the parent's sockets.
 
     Error messages name the URL (never a query string or a body), so they are safe to log.
 
@@ -46,7 +48,7 @@ class RegistryClient:
         self._transport = transport
         self._lock = threading.Lock()
         self._http: httpx.Client | None = None
-        self._pid = os.getpid()
+        os.register_at_fork(after_in_child=_forget_pool_after_fork(weakref.ref(self)))
 
     def __repr__(self) -> str:
         return f"RegistryClient(base_url={self.base_url!r}, timeout={self.timeout!r})"
@@ -135,11 +137,6 @@ class RegistryClient:
 
     def _client(self) -> httpx.Client:
         with self._lock:
-            if self._pid != os.getpid():
-                # A forked child must not share the parent's sockets; drop the inherited pool
-                # without closing it (closing could shut the parent's connections down).
-                self._http = None
-                self._pid = os.getpid()
             if self._http is None:
                 self._http = httpx.Client(
                     timeout=httpx.Timeout(self.timeout),
@@ -179,6 +176,20 @@ class RegistryClient:
                 f"{method} {url} answered JSON that is not an object", url=url
             )
         return reply
+
+
+def _forget_pool_after_fork(ref: weakref.ref[RegistryClient]) -> Callable[[], None]:
+    """Build the after-fork hook that gives a forked child its own lock and connection pool."""
+
+    def forget() -> None:
+        client = ref()
+        if client is not None:
+            # The inherited pool shares sockets with the parent and its lock may be held by a
+            # parent thread that does not exist here: drop both, without closing the sockets.
+            client._lock = threading.Lock()
+            client._http = None
+
+    return forget
 
 
 def _describe(exc: ValidationError) -> str:

@@ -1,0 +1,670 @@
+"""RegistryManager: an immutable registry snapshot, kept fresh by one background thread."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from soajs.errors import GatewayUnavailable, RegistryError, SettingsError
+from soajs.registry.client import RegistryClient
+from soajs.settings import Settings
+
+if TYPE_CHECKING:
+    from soajs.models.registry import (
+        CustomRegistry,
+        Daemon,
+        Database,
+        Deployer,
+        GatewayAwareness,
+        Registry,
+        Resource,
+        Service,
+        ServiceConfig,
+    )
+    from soajs.models.service_config import Config
+
+__all__ = [
+    "DEFAULT_RELOAD_INTERVAL",
+    "MIN_RELOAD_INTERVAL",
+    "RegistryManager",
+    "RegistryStatus",
+    "reload_interval",
+    "retry_delay",
+]
+
+logger = logging.getLogger("soajs.registry")
+
+# Every /getRegistry call starts another health-check loop inside the gateway (protocol.md §7),
+# so nothing polls faster than this, whatever the registry says. Seconds; tests lower it.
+MIN_RELOAD_INTERVAL = 1.0
+# Used when the registry sets no positive interval (Go and upstream Python do the same).
+DEFAULT_RELOAD_INTERVAL = 3600.0
+# Longest pause between two attempts while waiting for the gateway at start-up.
+STARTUP_RETRY_CAP = 10.0
+
+
+@dataclass(frozen=True)
+class RegistryStatus:
+    """Health of a :class:`RegistryManager` at one moment.
+
+    Attributes:
+        last_success: when a registry was last loaded (UTC), or ``None``.
+        last_error: the message of the last failed load, or ``None`` if none failed yet.
+        last_error_at: when that failure happened (UTC).
+        consecutive_failures: failed loads since the last success.
+        reloads: successful loads, the first one included.
+        age_seconds: seconds since the current snapshot was loaded, or ``None``.
+        next_reload_in: seconds until the next background reload, or ``None`` when none is
+            scheduled.
+        running: whether the background thread is alive.
+    """
+
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    reloads: int
+    age_seconds: float | None
+    next_reload_in: float | None
+    running: bool
+
+
+@dataclass(frozen=True)
+class _Health:
+    """What the last loads did; replaced as a whole so readers never see half an update."""
+
+    last_success: datetime | None = None
+    loaded_at: float | None = None  # time.monotonic() of last_success
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    consecutive_failures: int = 0
+    reloads: int = 0
+
+
+def reload_interval(registry: Registry | None) -> float:
+    """Seconds between reloads for this registry.
+
+    ``serviceConfig.awareness.autoReloadRegistry`` (falling back to the misspelled
+    ``autoRelaodRegistry`` that real registries carry), in ms; one hour when unset; never less
+    than :data:`MIN_RELOAD_INTERVAL`.
+    """
+    milliseconds = (
+        None if registry is None else (registry.service_config.awareness.reload_interval_ms)
+    )
+    seconds = DEFAULT_RELOAD_INTERVAL if milliseconds is None else milliseconds / 1000
+    return max(MIN_RELOAD_INTERVAL, seconds)
+
+
+def retry_delay(failures: int, interval: float) -> float:
+    """Seconds to wait after ``failures`` consecutive failed loads.
+
+    Capped exponential backoff with up to 50% jitter, starting at :data:`MIN_RELOAD_INTERVAL`:
+    never faster than that floor and never slower than ``interval``.
+    """
+    floor = MIN_RELOAD_INTERVAL
+    backoff = floor * 2.0 ** min(max(failures, 1) - 1, 30)
+    # Jitter spreads the retries of many workers; it is not a security measure.
+    jittered = backoff * random.uniform(1.0, 1.5)  # noqa: S311
+    return max(floor, min(interval, jittered))
+
+
+class RegistryManager:
+    """Holds the environment registry and keeps it fresh.
+
+    The registry is an immutable :class:`~soajs.models.Registry` snapshot. A reload builds a new
+    one and swaps it in with a single assignment, so readers never wait for a reload and never
+    see half of one. One lock serialises the reloads themselves.
+
+    **Start-up.** With ``autostart`` (the default) the constructor loads the registry at once:
+    ``registry.get_database("main")`` works on the next line. If the gateway cannot be reached
+    it raises :class:`~soajs.errors.GatewayUnavailable` straight away. To wait for a gateway
+    that is still starting, give ``startup_wait`` seconds (or ``SOAJS_REGISTRY_STARTUP_WAIT``):
+    the manager then retries with backoff until the gateway answers or the time is up, and
+    raises ``GatewayUnavailable`` only then. Other errors (``result: false``, a reply that is
+    not a registry) are raised at once. ``autostart=False`` defers all of this to
+    :meth:`start`.
+
+    **Reloads.** With ``auto_reload`` a daemon thread reloads every
+    ``serviceConfig.awareness.autoReloadRegistry`` ms (falling back to the misspelled
+    ``autoRelaodRegistry`` real registries carry), one hour when unset, never more often than
+    once a second. A failed reload keeps the last good snapshot, logs a warning on the
+    ``soajs.registry`` logger, and is retried with capped exponential backoff plus jitter.
+    :attr:`status` shows how it is going.
+
+    **Registration** (manual deployment). The manager never registers on its own: the
+    framework integrations call :meth:`register` (or :meth:`start_registration`, which repeats
+    it every ``SOAJS_REREGISTER_INTERVAL`` seconds) once the app listens. ``result: false`` is a
+    logged warning unless ``SOAJS_REGISTER_STRICT`` is set; ``SOAJS_DEPLOY_HA`` skips it.
+
+    **Processes.** :meth:`stop` ends the thread and joins it; after it, only an explicit
+    :meth:`start` brings the thread back (:meth:`reload` still works). A child forked while the
+    thread ran (gunicorn ``--preload``) restarts its own thread and connection pool.
+
+    The service identity comes from the arguments, else from ``config``, else from the
+    ``SOAJS_SERVICE_*`` settings; the environment from ``env_code``, else ``SOAJS_ENV``
+    (default ``dev``); the gateway from ``SOAJS_REGISTRY_API``.
+
+    Raises:
+        SettingsError: no service name, or ``SOAJS_REGISTRY_API`` unset (without ``client``).
+        GatewayUnavailable: at start-up, the gateway did not answer (in time).
+        RegistryRejected: at start-up, the gateway answered ``result: false``.
+        RegistryReplyMalformed: at start-up, the reply was not a registry.
+    """
+
+    def __init__(  # noqa: PLR0917 - the seed API passes these positionally
+        self,
+        service_name: str | None = None,
+        env_code: str | None = None,
+        service_type: str = "service",
+        auto_reload: bool = True,
+        service_port: int | None = None,
+        service_ip: str | None = None,
+        service_group: str | None = None,
+        service_version: str | None = None,
+        config: Config | None = None,
+        *,
+        settings: Settings | None = None,
+        autostart: bool = True,
+        startup_wait: float | None = None,
+        client: RegistryClient | None = None,
+    ) -> None:
+        self._settings = settings if settings is not None else Settings()
+        name = service_name or (config.name if config is not None else None)
+        name = name or self._settings.service_name
+        if not name:
+            raise SettingsError(
+                "SOAJS_SERVICE_NAME is not set: pass service_name=..., a config with a name, "
+                "or set SOAJS_SERVICE_NAME"
+            )
+        self.service_name: str = name
+        env = (env_code or self._settings.env).strip().lower()
+        if not env:
+            raise SettingsError("SOAJS_ENV: the environment code must not be empty")
+        self.env_code: str = env
+        self.auto_reload = auto_reload
+        self._config = config
+        self._identity: dict[str, Any] = {
+            "name": service_name,
+            "group": service_group,
+            "port": service_port,
+            "version": service_version,
+            "ip": service_ip,
+            # the default defers to the config or SOAJS_SERVICE_TYPE
+            "type": None if service_type == "service" else service_type,
+        }
+        if client is None:
+            client = RegistryClient(
+                self._settings.registry_url, timeout=self._settings.registry_timeout
+            )
+            self._owns_client = True
+        else:
+            self._owns_client = False
+        self._client = client
+        self._startup_wait = (
+            self._settings.registry_startup_wait if startup_wait is None else startup_wait
+        )
+
+        self._registry: Registry | None = None
+        self._health = _Health()
+        self._reload_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self._reloading = False
+        self._next_reload_at: float | None = None
+        self._register_every: float | None = None
+        self._next_register_at: float | None = None
+        os.register_at_fork(after_in_child=_rearm_after_fork(weakref.ref(self)))
+
+        if autostart:
+            self.start()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, config: Config | None = None, *, autostart: bool = True
+    ) -> RegistryManager:
+        """Build a manager from :class:`~soajs.Settings` (and the service's ``Config``)."""
+        return cls(config=config, settings=settings, autostart=autostart)
+
+    def __repr__(self) -> str:
+        registry = self._registry
+        loaded = None if registry is None else registry.environment
+        return (
+            f"RegistryManager(service_name={self.service_name!r}, env_code={self.env_code!r}, "
+            f"gateway={self._client.base_url!r}, loaded={loaded!r}, running={self._running()})"
+        )
+
+    # -- the snapshot ------------------------------------------------------------------------
+
+    @property
+    def registry(self) -> Registry:
+        """The current registry snapshot (never changes; a reload swaps in a new one).
+
+        Raises:
+            RegistryError: nothing is loaded yet (``autostart=False`` and no :meth:`start`).
+        """
+        registry = self._registry
+        if registry is None:
+            raise RegistryError(
+                f"the {self.env_code!r} registry is not loaded yet: call start() or reload()",
+                url=self._client.base_url,
+            )
+        return registry
+
+    @property
+    def settings(self) -> Settings:
+        """The settings this manager was built with."""
+        return self._settings
+
+    @property
+    def client(self) -> RegistryClient:
+        """The client used to reach the gateway."""
+        return self._client
+
+    def get_database(self, name: str) -> Database:
+        """The database ``name`` (``coreDB`` first, then ``tenantMetaDB``).
+
+        Raises:
+            NotFound: no such database.
+        """
+        return self.registry.get_database(name)
+
+    def get_all_databases(self) -> dict[str, Database]:
+        """Every database of the registry, by name."""
+        return self.registry.get_all_databases()
+
+    def get_service(self, name: str) -> Service:
+        """The ``services`` entry ``name``.
+
+        Raises:
+            NotFound: no such service in the registry.
+        """
+        return self.registry.get_service(name)
+
+    def get_resource(self, name: str) -> Resource:
+        """The resource ``name``, whatever its type.
+
+        Raises:
+            NotFound: no such resource.
+        """
+        return self.registry.get_resource(name)
+
+    def get_resources(self, type: str | None = None) -> list[Resource]:  # noqa: A002
+        """The resources of one ``type`` (e.g. ``"cluster"``), or all of them."""
+        return self.registry.get_resources(type)
+
+    # A str variable that happens to be "" gets the dict at run time; the overlap is the seed API.
+    @overload
+    def get_custom(  # type: ignore[overload-overlap]
+        self, name: Literal[""] = ""
+    ) -> dict[str, CustomRegistry]: ...
+
+    @overload
+    def get_custom(self, name: str) -> CustomRegistry: ...
+
+    def get_custom(self, name: str = "") -> CustomRegistry | dict[str, CustomRegistry]:
+        """The custom registry entry ``name``, or all of them when ``name`` is ``""``.
+
+        Raises:
+            NotFound: no custom registry entry has that name.
+        """
+        return self.registry.get_custom(name)
+
+    def get_daemon(self, name: str) -> Daemon:
+        """The ``daemons`` entry ``name``.
+
+        Raises:
+            NotFound: no such daemon (``type=service`` registries carry none).
+        """
+        return self.registry.get_daemon(name)
+
+    @property
+    def deployer(self) -> Deployer:
+        """The environment's deployer settings."""
+        return self.registry.deployer
+
+    @property
+    def daemons(self) -> dict[str, Daemon]:
+        """The daemons the gateway sent (none for ``type=service`` requests)."""
+        return dict(self.registry.daemons or {})
+
+    @property
+    def awareness(self) -> GatewayAwareness | None:
+        """Where the gateway's data port is (top-level ``awareness``)."""
+        return self.registry.awareness
+
+    @property
+    def service_config(self) -> ServiceConfig:
+        """The environment's ``serviceConfig``."""
+        return self.registry.service_config
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def reload(self) -> Registry:
+        """Fetch the registry now and swap it in.
+
+        Returns:
+            The new snapshot.
+
+        Raises:
+            GatewayUnavailable, RegistryRejected, RegistryReplyMalformed: the fetch failed; the
+                previous snapshot stays in place and the failure shows in :attr:`status`.
+        """
+        with self._reload_lock:
+            try:
+                registry = self._client.fetch(self.env_code, self.service_name)
+            except Exception as exc:
+                self._record_failure(exc)
+                raise
+            self._registry = registry
+            health = self._health
+            self._health = _Health(
+                last_success=datetime.now(UTC),
+                loaded_at=time.monotonic(),
+                last_error=health.last_error,
+                last_error_at=health.last_error_at,
+                consecutive_failures=0,
+                reloads=health.reloads + 1,
+            )
+            self._next_reload_at = time.monotonic() + reload_interval(registry)
+            return registry
+
+    def start(self) -> None:
+        """Load the registry if needed, then start the background thread (with auto_reload).
+
+        Idempotent. Start-up errors are described in the class docstring.
+        """
+        with self._state_lock:
+            self._stopped = False
+            self._halt.clear()
+        if self._registry is None:
+            self._load_at_startup()
+        with self._state_lock:
+            if self.auto_reload:
+                self._reloading = True
+                if self._next_reload_at is None:
+                    self._next_reload_at = time.monotonic() + reload_interval(self._registry)
+            self._ensure_thread()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the background thread and wait for it (at most ``timeout`` seconds).
+
+        Idempotent. The default wait is the client timeout plus one second, enough for a call
+        in flight to end. Closes the connection pool the manager opened; :meth:`reload` still
+        works afterwards.
+        """
+        with self._state_lock:
+            self._stopped = True
+            thread = self._thread
+            self._wake.set()
+            self._halt.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self._client.timeout + 1.0 if timeout is None else timeout)
+            if thread.is_alive():
+                logger.warning("the registry thread of %s did not stop in time", self.service_name)
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> RegistryManager:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def status(self) -> RegistryStatus:
+        """How the loads are going: last success, last error, age, next reload."""
+        health = self._health
+        now = time.monotonic()
+        running = self._running()
+        next_reload_at = self._next_reload_at
+        next_reload_in = None
+        if running and self._reloading and next_reload_at is not None:
+            next_reload_in = max(0.0, next_reload_at - now)
+        return RegistryStatus(
+            last_success=health.last_success,
+            last_error=health.last_error,
+            last_error_at=health.last_error_at,
+            consecutive_failures=health.consecutive_failures,
+            reloads=health.reloads,
+            age_seconds=None if health.loaded_at is None else now - health.loaded_at,
+            next_reload_in=next_reload_in,
+            running=running,
+        )
+
+    # -- registration ------------------------------------------------------------------------
+
+    @property
+    def registration_enabled(self) -> bool:
+        """Whether this service should register itself (``SOAJS_DEPLOY_MANUAL``, not HA)."""
+        return self._settings.deploy_manual and self._settings.deploy_ha is None
+
+    def registration_config(self) -> Config:
+        """The ``Config`` registered: the arguments over ``config`` over ``SOAJS_SERVICE_*``.
+
+        Raises:
+            ConfigValidationError: a required field (group, port, ...) is missing or invalid.
+        """
+        from soajs.models.service_config import Config
+
+        overrides = {key: value for key, value in self._identity.items() if value is not None}
+        if self._config is None:
+            return Config.from_settings(self._settings, **overrides)
+        if not overrides:
+            return self._config
+        return Config.model_validate({**self._config.model_dump(exclude_unset=True), **overrides})
+
+    def register(self) -> bool:
+        """Register this instance with the gateway (``POST /register``, manual deployment).
+
+        Call it once the app listens: the gateway health-checks the service right away.
+
+        Returns:
+            ``True`` when the gateway accepted it; ``False`` when it refused or could not be
+            reached (a warning is logged) or when ``SOAJS_DEPLOY_HA`` is set (skipped).
+
+        Raises:
+            RegistryError: the registration failed and ``SOAJS_REGISTER_STRICT`` is set.
+            ConfigValidationError: the service configuration is incomplete or invalid.
+        """
+        from soajs.registration import build_register_body
+
+        if self._settings.deploy_ha is not None:
+            logger.info(
+                "not registering %s: SOAJS_DEPLOY_HA is set and HA gateways refuse /register",
+                self.service_name,
+            )
+            return False
+        config = self.registration_config()
+        body = build_register_body(config, self._settings)
+        try:
+            self._client.register(body)
+        except RegistryError as exc:
+            if self._settings.register_strict:
+                raise
+            logger.warning("registration of %s failed: %s", config.name, exc)
+            return False
+        logger.info(
+            "registered %s version %s at %s:%s with the gateway",
+            config.name,
+            config.version,
+            body["ip"],
+            config.port,
+        )
+        return True
+
+    def start_registration(self) -> bool:
+        """Register now, then again every ``SOAJS_REREGISTER_INTERVAL`` seconds (0: only now).
+
+        The gateway forgets registrations on every registry rebuild, so repeating them keeps
+        the service routable. Re-registration runs in the manager's background thread and
+        stops with :meth:`stop`.
+
+        Returns:
+            The result of the first :meth:`register`.
+        """
+        registered = self.register()
+        every = self._settings.reregister_interval
+        if self._settings.deploy_ha is None and every > 0:
+            with self._state_lock:
+                self._register_every = max(MIN_RELOAD_INTERVAL, every)
+                self._next_register_at = time.monotonic() + self._register_every
+                self._ensure_thread()
+        return registered
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _record_failure(self, exc: BaseException) -> None:
+        health = self._health
+        failures = health.consecutive_failures + 1
+        self._health = _Health(
+            last_success=health.last_success,
+            loaded_at=health.loaded_at,
+            last_error=str(exc) or type(exc).__name__,
+            last_error_at=datetime.now(UTC),
+            consecutive_failures=failures,
+            reloads=health.reloads,
+        )
+        self._next_reload_at = time.monotonic() + retry_delay(
+            failures, reload_interval(self._registry)
+        )
+
+    def _load_at_startup(self) -> None:
+        deadline = time.monotonic() + self._startup_wait
+        attempts = 0
+        while True:
+            try:
+                self.reload()
+            except GatewayUnavailable as exc:
+                remaining = deadline - time.monotonic()
+                if self._startup_wait <= 0:
+                    raise
+                if remaining <= 0 or self._halt.is_set():
+                    raise GatewayUnavailable(
+                        f"the gateway did not answer within SOAJS_REGISTRY_STARTUP_WAIT="
+                        f"{self._startup_wait:g}s: {exc}",
+                        url=exc.url,
+                    ) from exc
+                attempts += 1
+                delay = min(remaining, retry_delay(attempts, STARTUP_RETRY_CAP))
+                logger.info("waiting for the gateway (%s); next attempt in %.1fs", exc.url, delay)
+                self._halt.wait(delay)
+            else:
+                return
+
+    def _running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive() and not self._stopped
+
+    def _ensure_thread(self) -> None:
+        """Start the background thread if work is scheduled; call with ``_state_lock`` held."""
+        if self._stopped or not (self._reloading or self._register_every is not None):
+            return
+        if self._thread is not None and self._thread.is_alive():
+            self._wake.set()
+            return
+        self._thread = threading.Thread(
+            target=self._run, name=f"soajs-registry-{self.service_name}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            delay = 0.0
+            with self._state_lock:
+                if self._stopped or not (self._reloading or self._register_every is not None):
+                    self._thread = None
+                    return
+                now = time.monotonic()
+                register_due = self._due(self._next_register_at, now)
+                reload_due = self._reloading and self._due(self._next_reload_at, now)
+                if not (register_due or reload_due):
+                    self._wake.clear()
+                    delay = self._seconds_to_next(now)
+            if register_due:
+                self._register_in_background()
+            if reload_due:
+                self._reload_in_background()
+            if not (register_due or reload_due):
+                self._wake.wait(delay)
+
+    @staticmethod
+    def _due(at: float | None, now: float) -> bool:
+        return at is not None and now >= at
+
+    def _seconds_to_next(self, now: float) -> float:
+        times = [self._next_register_at]
+        if self._reloading:
+            times.append(self._next_reload_at)
+        pending = [at - now for at in times if at is not None]
+        return max(0.0, min(pending)) if pending else DEFAULT_RELOAD_INTERVAL
+
+    def _reload_in_background(self) -> None:
+        try:
+            registry = self.reload()
+        except Exception:  # noqa: BLE001 - the thread must outlive any failure
+            health = self._health
+            age = self.status.age_seconds
+            logger.warning(
+                "registry reload of %s/%s failed (%d in a row); keeping the registry loaded "
+                "%s ago; next attempt in %.1fs: %s",
+                self.env_code,
+                self.service_name,
+                health.consecutive_failures,
+                "never" if age is None else f"{age:.0f}s",
+                max(0.0, (self._next_reload_at or 0.0) - time.monotonic()),
+                health.last_error,
+            )
+        else:
+            logger.debug(
+                "registry %s reloaded (timeLoaded %s)", registry.environment, registry.time_loaded
+            )
+
+    def _register_in_background(self) -> None:
+        try:
+            self.register()
+        except Exception as exc:  # noqa: BLE001 - the thread must outlive any failure
+            logger.warning("re-registration of %s failed: %s", self.service_name, exc)
+        finally:
+            every = self._register_every
+            self._next_register_at = None if every is None else time.monotonic() + every
+
+    def _rearm_after_fork(self) -> None:
+        """Give a forked child fresh locks and, if the parent's thread ran, its own thread."""
+        was_running = self._thread is not None and not self._stopped
+        self._reload_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._halt = threading.Event()
+        self._thread = None
+        if was_running:
+            with self._state_lock:
+                self._ensure_thread()
+
+
+def _rearm_after_fork(ref: weakref.ref[RegistryManager]) -> Callable[[], None]:
+    """Build the after-fork hook; the weak reference lets the manager be collected."""
+
+    def rearm() -> None:
+        manager = ref()
+        if manager is not None:
+            manager._rearm_after_fork()
+
+    return rearm
