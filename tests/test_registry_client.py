@@ -139,6 +139,18 @@ class TestFetch:
         with pytest.raises(RegistryReplyMalformed, match="not JSON"):
             client.fetch("dev", "hello")
 
+    @pytest.mark.parametrize("reply", [{}, {"result": "false"}, {"data": {"environment": "dev"}}])
+    def test_reply_without_a_boolean_result_is_malformed(
+        self, maintenance_server: HTTPServer, client: RegistryClient, reply: dict[str, Any]
+    ) -> None:
+        """A JSON object without result: true/false is not the gateway's reply."""
+        maintenance_server.expect_request("/getRegistry").respond_with_json(reply)
+        maintenance_server.expect_request("/register").respond_with_json(reply)
+        with pytest.raises(RegistryReplyMalformed, match="boolean result"):
+            client.fetch("dev", "hello")
+        with pytest.raises(RegistryReplyMalformed, match="boolean result"):
+            client.register({"name": "hello"})
+
     def test_json_that_is_not_an_object_is_malformed(
         self, maintenance_server: HTTPServer, client: RegistryClient
     ) -> None:

@@ -68,6 +68,7 @@ class RegistryClient:
         params = {"env": env, "serviceName": service_name, "type": "service"}
         reply = self._call("GET", url, params=params)
         if reply.get("result") is not True:
+            _check_result(reply, "GET", url)
             raise RegistryRejected(
                 f"GET {url} answered result: false for env {env!r} (is the environment known "
                 f"to the gateway?)",
@@ -102,6 +103,7 @@ class RegistryClient:
         url = f"{self.base_url}/register"
         reply = self._call("POST", url, json=body)
         if reply.get("result") is not True:
+            _check_result(reply, "POST", url)
             raise RegistryRejected(
                 f"POST {url} answered result: false for service {body.get('name')!r} (the "
                 f"gateway refuses registrations when it runs with SOAJS_DEPLOY_HA, or when "
@@ -176,6 +178,16 @@ class RegistryClient:
                 f"{method} {url} answered JSON that is not an object", url=url
             )
         return reply
+
+
+def _check_result(reply: dict[str, Any], method: str, url: str) -> None:
+    """Refuse a reply whose ``result`` is neither true nor false: it is not the gateway's."""
+    if reply.get("result") is not False:
+        raise RegistryReplyMalformed(
+            f"{method} {url} answered JSON without a boolean result; is SOAJS_REGISTRY_API the "
+            f"gateway maintenance port?",
+            url=url,
+        )
 
 
 def _forget_pool_after_fork(ref: weakref.ref[RegistryClient]) -> Callable[[], None]:

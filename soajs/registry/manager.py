@@ -150,8 +150,9 @@ class RegistryManager:
     thread ran (gunicorn ``--preload``) restarts its own thread and connection pool.
 
     The service identity comes from the arguments, else from ``config``, else from the
-    ``SOAJS_SERVICE_*`` settings; the environment from ``env_code``, else ``SOAJS_ENV``
-    (default ``dev``); the gateway from ``SOAJS_REGISTRY_API``.
+    ``SOAJS_SERVICE_*`` settings (``service_type="service"``, the default, defers to them); the
+    environment from ``env_code``, else ``SOAJS_ENV`` (default ``dev``); the gateway from
+    ``SOAJS_REGISTRY_API``. The registry is always fetched with ``type=service``.
 
     Raises:
         SettingsError: no service name, or ``SOAJS_REGISTRY_API`` unset (without ``client``).
