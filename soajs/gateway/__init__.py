@@ -1,0 +1,44 @@
+"""A local SOAJS gateway for development and tests (needs the ``gateway`` extra).
+
+It behaves like ``soajs.controller`` 4.3.3 on the wire: the maintenance API (``/getRegistry``,
+``/register``, ...) and the data port (routing, keys, package ACL, user tokens and the
+``soajsinjectobj`` header). Start it from Python with :class:`LocalGateway`, from pytest with
+:mod:`soajs.gateway.fixtures`, or with ``soajs gateway --config FILE``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "CallRecord",
+    "GatewayConfig",
+    "GatewayConfigError",
+    "LocalGateway",
+    "config_from_seed",
+    "default_dev_config",
+    "load_config",
+    "make_user_token",
+]
+
+_LAZY = {
+    "CallRecord": "soajs.gateway.maintenance",
+    "GatewayConfig": "soajs.gateway.config",
+    "GatewayConfigError": "soajs.gateway.config",
+    "LocalGateway": "soajs.gateway.server",
+    "config_from_seed": "soajs.gateway.config",
+    "default_dev_config": "soajs.gateway.config",
+    "load_config": "soajs.gateway.config",
+    "make_user_token": "soajs.gateway.access",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import on first use, so the configuration model loads without uvicorn or Starlette."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'soajs.gateway' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

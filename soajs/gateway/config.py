@@ -1,0 +1,716 @@
+"""The local gateway's configuration file: environment, provisioning data and static services.
+
+The file is YAML or JSON. Its shape follows the records the real gateway reads from MongoDB
+(``environment``, ``products``, ``tenants``), flattened where that helps a person write it by
+hand. :func:`config_from_seed` converts such MongoDB records (Extended JSON, as in the
+captured ``db.seed.core_provision.json``) into the same model, so the bundled gateway and the
+real one can run on the same data.
+
+External keys (``extKey``) are opaque strings here. The real gateway derives them from the
+internal key with AES (``serviceConfig.key``); this gateway only looks them up verbatim, so a
+key copied from a real deployment works unchanged and any string can be configured for tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterable, Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from soajs.errors import ConfigValidationError
+
+__all__ = [
+    "ApplicationConfig",
+    "ControllerConfig",
+    "EnvironmentConfig",
+    "ExtKeyConfig",
+    "GatewayConfig",
+    "GatewayConfigError",
+    "GatewayOptions",
+    "InterConnectTarget",
+    "KeyConfig",
+    "PackageConfig",
+    "ProductConfig",
+    "StaticService",
+    "TenantConfig",
+    "TenantOAuth",
+    "config_from_seed",
+    "default_dev_config",
+    "load_config",
+]
+
+
+class GatewayConfigError(ConfigValidationError):
+    """The local gateway's configuration is invalid; the message names the field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+
+def _default_service_config() -> dict[str, Any]:
+    return {
+        "key": {"algorithm": "aes256", "password": "soajs key lal massa"},
+        "logger": {
+            "src": False,
+            "level": "debug",
+            "formatter": {"levelInString": True, "outputMode": "short"},
+        },
+        "cors": {
+            "enabled": True,
+            "origin": "*",
+            "credentials": "true",
+            "methods": "GET,HEAD,PUT,PATCH,POST,DELETE",
+            "headers": "key,soajsauth,Keep-Alive,User-Agent,X-Requested-With,"
+            "If-Modified-Since,Cache-Control,Content-Type,Authorization",
+            "maxage": 1728000,
+        },
+        "oauth": {
+            "grants": ["password", "refresh_token"],
+            "debug": False,
+            "accessTokenLifetime": 7200,
+            "refreshTokenLifetime": 1209600,
+        },
+        "cookie": {"secret": "local gateway cookie secret"},
+        "session": {
+            "name": "soajsID",
+            "secret": "local gateway session secret",
+            "cookie": {"path": "/", "httpOnly": True, "secure": False, "maxAge": None},
+            "resave": False,
+            "saveUninitialized": False,
+            "rolling": False,
+            "unset": "keep",
+        },
+    }
+
+
+def _default_core_db() -> dict[str, Any]:
+    # registryLocation placeholders keep the real key order; the gateway fills them in.
+    return {
+        "provision": {
+            "name": "core_provision",
+            "prefix": "",
+            "servers": [{"host": "127.0.0.1", "port": 27017}],
+            "credentials": None,
+            "streaming": {},
+            "extraParam": {},
+            "URLParam": {},
+            "registryLocation": None,
+        },
+        "session": {
+            "prefix": "",
+            "registryLocation": None,
+            "servers": None,
+            "credentials": None,
+            "URLParam": None,
+            "extraParam": None,
+        },
+    }
+
+
+def _default_deployer() -> dict[str, Any]:
+    return {"type": "manual", "selected": "manual", "manual": {"nodes": "127.0.0.1"}}
+
+
+class ControllerConfig(_Model):
+    """The gateway's own registry entry (``environment.services.controller`` in MongoDB)."""
+
+    max_pool_size: int = Field(default=100, alias="maxPoolSize")
+    authorization: bool = True
+    request_timeout: int = Field(default=30, alias="requestTimeout", ge=1)
+    request_timeout_renewal: int = Field(default=0, alias="requestTimeoutRenewal", ge=0)
+
+
+class EnvironmentConfig(_Model):
+    """The environment the gateway serves, and what ``/getRegistry`` reports about it.
+
+    ``serviceConfig`` holds the registry's ``serviceConfig`` extras (``key``, ``logger``,
+    ``cors``, ``oauth``, ``cookie``, ``session``, ...). Its ``awareness`` and ``ports`` come from
+    the typed fields here; values given only inside ``serviceConfig`` are taken as defaults.
+    """
+
+    code: str = Field(default="DEV", min_length=1)
+    description: str | None = None
+    domain: str | None = "localhost"
+    site_prefix: str | None = Field(default="site", alias="sitePrefix")
+    api_prefix: str | None = Field(default="api", alias="apiPrefix")
+    protocol: str | None = "http"
+    port: int | None = Field(
+        default=None, description="The environment's public port (registry `port`)."
+    )
+    data_port: int = Field(default=4000, alias="dataPort", ge=0, le=65535)
+    maintenance_inc: int = Field(default=1000, alias="maintenanceInc", ge=1, le=65535)
+    random_inc: int = Field(default=100, alias="randomInc", ge=0)
+    health_check_interval: int = Field(default=2000, alias="healthCheckInterval", ge=10)
+    auto_reload_registry: int = Field(
+        default=3600000,
+        validation_alias=AliasChoices(
+            "autoRelaodRegistry", "autoReloadRegistry", "auto_reload_registry"
+        ),
+        serialization_alias="autoRelaodRegistry",
+        ge=0,
+        description="Milliseconds between automatic registry rebuilds; 0 never rebuilds.",
+    )
+    cache_ttl: int = Field(default=3600000, alias="cacheTTL", ge=0)
+    max_log_count: int = Field(default=5, alias="maxLogCount", ge=0)
+    auto_register_service: bool = Field(default=True, alias="autoRegisterService")
+    controller: ControllerConfig = Field(default_factory=ControllerConfig)
+    service_config: dict[str, Any] = Field(
+        default_factory=_default_service_config, alias="serviceConfig"
+    )
+    core_db: dict[str, Any] = Field(default_factory=_default_core_db, alias="coreDB")
+    tenant_meta_db: dict[str, Any] = Field(default_factory=dict, alias="tenantMetaDB")
+    custom: dict[str, Any] = Field(default_factory=dict)
+    resources: dict[str, Any] = Field(default_factory=dict)
+    deployer: dict[str, Any] = Field(default_factory=_default_deployer)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_service_config(cls, data: Any) -> Any:
+        """Take awareness and ports given inside ``serviceConfig`` when not given directly."""
+        if not isinstance(data, dict) or not isinstance(data.get("serviceConfig"), dict):
+            return data
+        lifted = dict(data)
+        extras = data["serviceConfig"]
+        names = {
+            "awareness": (
+                "healthCheckInterval",
+                "autoRelaodRegistry",
+                "cacheTTL",
+                "maxLogCount",
+                "autoRegisterService",
+            ),
+            "ports": ("maintenanceInc", "randomInc"),
+        }
+        for section, keys in names.items():
+            values = extras.get(section)
+            if not isinstance(values, dict):
+                continue
+            for key in keys:
+                if key in values and key not in lifted:
+                    lifted[key] = values[key]
+            if section == "awareness" and "autoReloadRegistry" in values:
+                lifted.setdefault("autoRelaodRegistry", values["autoReloadRegistry"])
+        ports = extras.get("ports")
+        if isinstance(ports, dict) and "controller" in ports and "dataPort" not in lifted:
+            lifted["dataPort"] = ports["controller"]
+        return lifted
+
+    @property
+    def env(self) -> str:
+        """The environment code as the registry and the URLs use it (lowercase)."""
+        return self.code.lower()
+
+
+class ExtKeyConfig(_Model):
+    """One external key, configured verbatim (the real gateway derives it with AES)."""
+
+    ext_key: SecretStr = Field(alias="extKey")
+    env: str | None = Field(default=None, description="The environment the key is for.")
+    device: dict[str, Any] | None = None
+    geo: dict[str, Any] | None = None
+    dashboard_access: bool = Field(default=False, alias="dashboardAccess")
+    exp_date: Any = Field(default=None, alias="expDate")
+
+    @field_validator("ext_key", mode="after")
+    @classmethod
+    def _non_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("the external key must not be empty")
+        return value
+
+
+class KeyConfig(_Model):
+    """An application key: the internal key, its per-environment config and its extKeys."""
+
+    i_key: str = Field(
+        validation_alias=AliasChoices("key", "iKey", "i_key"),
+        serialization_alias="key",
+        min_length=1,
+    )
+    config: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per environment (lowercase code): commonFields and one entry per service.",
+    )
+    ext_keys: list[ExtKeyConfig] = Field(default_factory=list, alias="extKeys")
+
+
+class ApplicationConfig(_Model):
+    """A tenant application: which product package its keys use."""
+
+    product: str
+    package: str
+    app_id: str = Field(alias="appId")
+    description: str | None = None
+    acl: dict[str, Any] | None = Field(
+        default=None, description="Per-environment ACL overriding the package's."
+    )
+    keys: list[KeyConfig] = Field(default_factory=list)
+
+
+class TenantOAuth(_Model):
+    """The tenant's OAuth settings; ``type: 0`` means user tokens are HS256 JWTs."""
+
+    secret: SecretStr | None = None
+    type: int = 0
+    disabled: bool = False
+    login_mode: str | None = Field(default="urac", alias="loginMode")
+
+
+class TenantConfig(_Model):
+    """A tenant and its applications."""
+
+    id: str = Field(min_length=1)
+    code: str = Field(min_length=1)
+    name: str | None = None
+    type: str | None = "product"
+    description: str | None = None
+    locked: bool = False
+    profile: dict[str, Any] = Field(default_factory=dict)
+    main: dict[str, Any] | None = Field(
+        default=None, description="For client tenants: the main tenant's {id, code}."
+    )
+    oauth: TenantOAuth | None = None
+    applications: list[ApplicationConfig] = Field(default_factory=list)
+
+
+class PackageConfig(_Model):
+    """A product package and its per-environment ACL (``acl.<env>.<service>.<version>``)."""
+
+    code: str = Field(min_length=1)
+    name: str | None = None
+    description: str | None = None
+    acl: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProductConfig(_Model):
+    """A product and its packages."""
+
+    code: str = Field(min_length=1)
+    name: str | None = None
+    description: str | None = None
+    packages: list[PackageConfig] = Field(default_factory=list)
+
+
+class InterConnectTarget(_Model):
+    """A service this service calls directly (``interConnect``)."""
+
+    name: str
+    version: str | None = None
+
+
+class StaticService(_Model):
+    """A service declared in the file, as if registered with ``mw: true`` (kept on reload)."""
+
+    name: str = Field(min_length=1)
+    group: str | None = None
+    port: int = Field(ge=1, le=65535)
+    ip: str | None = None
+    ips: list[str] = Field(default_factory=list)
+    version: str = "1"
+    type: str = "service"
+    sub_type: str | None = Field(default=None, alias="subType")
+    description: str | None = None
+    ext_key_required: bool = Field(default=False, alias="extKeyRequired")
+    oauth: bool = False
+    urac: bool = False
+    urac_profile: bool = Field(default=False, alias="urac_Profile")
+    urac_acl: bool = Field(default=False, alias="urac_ACL")
+    urac_config: bool = Field(default=False, alias="urac_Config")
+    urac_group_config: bool = Field(default=False, alias="urac_GroupConfig")
+    tenant_profile: bool = Field(default=False, alias="tenant_Profile")
+    provision_acl: bool = Field(default=False, alias="provision_ACL")
+    inter_connect: list[InterConnectTarget] | None = Field(default=None, alias="interConnect")
+    request_timeout: int | None = Field(default=30, alias="requestTimeout")
+    request_timeout_renewal: int | None = Field(default=5, alias="requestTimeoutRenewal")
+    maintenance: dict[str, Any] | None = None
+
+    @property
+    def host_ips(self) -> list[str]:
+        """Every IP the service runs on (``ip`` then ``ips``); 127.0.0.1 when none is given."""
+        found = ([self.ip] if self.ip else []) + [ip for ip in self.ips if ip != self.ip]
+        return found or ["127.0.0.1"]
+
+    def registration(self) -> dict[str, Any]:
+        """The ``/register`` body this declaration stands for."""
+        body: dict[str, Any] = {
+            "name": self.name,
+            "group": self.group,
+            "port": self.port,
+            "type": self.type,
+            "version": self.version,
+            "subType": self.sub_type,
+            "description": self.description,
+            "extKeyRequired": self.ext_key_required,
+            "oauth": self.oauth,
+            "urac": self.urac,
+            "urac_Profile": self.urac_profile,
+            "urac_ACL": self.urac_acl,
+            "urac_Config": self.urac_config,
+            "urac_GroupConfig": self.urac_group_config,
+            "tenant_Profile": self.tenant_profile,
+            "provision_ACL": self.provision_acl,
+            "requestTimeout": self.request_timeout,
+            "requestTimeoutRenewal": self.request_timeout_renewal,
+            "mw": True,
+        }
+        if self.inter_connect is not None:
+            body["interConnect"] = [
+                target.model_dump(exclude_none=True) for target in self.inter_connect
+            ]
+        if self.maintenance is not None:
+            body["maintenance"] = copy.deepcopy(self.maintenance)
+        return body
+
+
+class GatewayOptions(_Model):
+    """Behaviour switches of the local gateway itself."""
+
+    emulate_public_no_key_bug: bool = Field(
+        default=True,
+        alias="emulatePublicNoKeyBug",
+        description="Answer 503/135 for a public service called without a key, as 4.3.3 does.",
+    )
+
+
+class GatewayConfig(_Model):
+    """Everything the local gateway serves: one environment, provisioning, static services."""
+
+    environment: EnvironmentConfig = Field(default_factory=EnvironmentConfig)
+    products: list[ProductConfig] = Field(default_factory=list)
+    tenants: list[TenantConfig] = Field(default_factory=list)
+    services: list[StaticService] = Field(default_factory=list)
+    gateway: GatewayOptions = Field(default_factory=GatewayOptions)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> GatewayConfig:
+        packages = {package.code for product in self.products for package in product.packages}
+        products = {product.code for product in self.products}
+        seen_keys: set[str] = set()
+        for t_index, tenant in enumerate(self.tenants):
+            for a_index, app in enumerate(tenant.applications):
+                where = f"tenants[{t_index}].applications[{a_index}]"
+                if app.product not in products:
+                    raise ValueError(f"{where}.product: no product with code {app.product!r}")
+                if app.package not in packages:
+                    raise ValueError(f"{where}.package: no package with code {app.package!r}")
+                for k_index, key in enumerate(app.keys):
+                    for e_index, ext in enumerate(key.ext_keys):
+                        value = ext.ext_key.get_secret_value()
+                        if value in seen_keys:
+                            raise ValueError(
+                                f"{where}.keys[{k_index}].extKeys[{e_index}].extKey: "
+                                "the same external key is configured twice"
+                            )
+                        seen_keys.add(value)
+        names: set[tuple[str, str, str]] = set()
+        for s_index, service in enumerate(self.services):
+            ident = (service.name, service.version, service.type)
+            if ident in names:
+                raise ValueError(
+                    f"services[{s_index}]: {service.name!r} version {service.version!r} "
+                    "is declared twice"
+                )
+            names.add(ident)
+        return self
+
+    @property
+    def env(self) -> str:
+        """The lowercase environment code."""
+        return self.environment.env
+
+    def ext_keys(self, env: str | None = None) -> list[str]:
+        """Every configured external key usable in ``env`` (default: this environment)."""
+        wanted = (env or self.env).lower()
+        found: list[str] = []
+        for tenant in self.tenants:
+            for app in tenant.applications:
+                for key in app.keys:
+                    for ext in key.ext_keys:
+                        if ext.env is None or ext.env.lower() == wanted:
+                            found.append(ext.ext_key.get_secret_value())
+        return found
+
+    def package(self, code: str) -> PackageConfig | None:
+        """The package with this code, if any."""
+        for product in self.products:
+            for package in product.packages:
+                if package.code == code:
+                    return package
+        return None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "config") -> GatewayConfig:
+        """Validate a mapping; seed-format data (``environment`` is a list) is converted first.
+
+        Raises:
+            GatewayConfigError: the data is invalid; the message names the field.
+        """
+        if isinstance(data.get("environment"), list):
+            return config_from_seed(data, source=source)
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise _config_error(exc, source) from None
+
+    @classmethod
+    def from_file(cls, path: str | PathLike[str]) -> GatewayConfig:
+        """Load a YAML or JSON file (``.json`` is read as JSON, anything else as YAML)."""
+        return load_config(path)
+
+
+def _config_error(exc: ValidationError, source: str) -> GatewayConfigError:
+    lines = []
+    first_field: str | None = None
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        first_field = first_field or location
+        lines.append(f"{location}: {error['msg']}")
+    return GatewayConfigError(f"{source}: " + "; ".join(lines), field=first_field)
+
+
+def load_config(path: str | PathLike[str]) -> GatewayConfig:
+    """Read a gateway configuration file (YAML, JSON, or a MongoDB seed in Extended JSON).
+
+    Raises:
+        GatewayConfigError: the file cannot be parsed or its content is invalid.
+        OSError: the file cannot be read.
+    """
+    file = Path(path)
+    text = file.read_text(encoding="utf-8")
+    data: Any
+    if file.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise GatewayConfigError(
+                f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            ) from None
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise GatewayConfigError(f"{file}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise GatewayConfigError(f"{file}: expected a mapping with an 'environment' section")
+    return GatewayConfig.from_mapping(data, source=str(file))
+
+
+def _from_extended_json(value: Any) -> Any:
+    """Turn MongoDB Extended JSON wrappers (``$oid``, ``$date``, ``$numberLong``...) into plain
+    values: ids become their hex string, dates milliseconds since the epoch."""
+    if isinstance(value, list):
+        return [_from_extended_json(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        ((tag, inner),) = value.items()
+        convert = _EXTENDED_JSON.get(tag)
+        if convert is not None:
+            return convert(inner)
+    return {key: _from_extended_json(item) for key, item in value.items()}
+
+
+def _date_ms(value: Any) -> Any:
+    from datetime import datetime
+
+    if isinstance(value, dict) and "$numberLong" in value:
+        return int(value["$numberLong"])
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return int(parsed.timestamp() * 1000)
+    return value
+
+
+_EXT_KEY_FIELDS = ("extKey", "env", "device", "geo", "dashboardAccess", "expDate")
+_EXTENDED_JSON: dict[str, Callable[[Any], Any]] = {
+    "$oid": str,
+    "$numberLong": int,
+    "$numberInt": int,
+    "$numberDouble": float,
+    "$date": _date_ms,
+}
+
+
+def _pick(record: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    return {name: record[name] for name in names if name in record}
+
+
+def config_from_seed(
+    seed: Mapping[str, Any], *, env: str | None = None, source: str = "seed"
+) -> GatewayConfig:
+    """Convert MongoDB provisioning records (the ``core_provision`` collections) to a config.
+
+    ``seed`` maps collection names to lists of documents in Extended JSON: ``environment``,
+    ``products`` and ``tenants`` are read, anything else is ignored. ``env`` picks the
+    environment record by code (default: the first record).
+
+    Raises:
+        GatewayConfigError: the records are missing or invalid.
+    """
+    data = _from_extended_json(dict(seed))
+    environments = data.get("environment") or []
+    if not environments:
+        raise GatewayConfigError(
+            f"{source}: environment: no environment record", field="environment"
+        )
+    record = environments[0]
+    if env is not None:
+        matches = [
+            item for item in environments if str(item.get("code", "")).lower() == env.lower()
+        ]
+        if not matches:
+            raise GatewayConfigError(
+                f"{source}: environment: no record with code {env.upper()!r}", field="environment"
+            )
+        record = matches[0]
+    services = record.get("services") or {}
+    environment: dict[str, Any] = _pick(
+        record, "code", "description", "domain", "sitePrefix", "apiPrefix", "protocol", "port"
+    )
+    if "deployer" in record:
+        environment["deployer"] = record["deployer"]
+    if isinstance(services.get("controller"), dict):
+        environment["controller"] = _pick(
+            services["controller"],
+            "maxPoolSize",
+            "authorization",
+            "requestTimeout",
+            "requestTimeoutRenewal",
+        )
+    if isinstance(services.get("config"), dict):
+        environment["serviceConfig"] = services["config"]
+    core_db = _default_core_db()
+    if not (record.get("dbs") or {}).get("config"):
+        core_db["session"] = None
+    environment["coreDB"] = core_db
+
+    products = [
+        {
+            **_pick(product, "code", "name", "description"),
+            "packages": [
+                _pick(package, "code", "name", "description", "acl")
+                for package in product.get("packages") or []
+            ],
+        }
+        for product in data.get("products") or []
+    ]
+    tenants = []
+    for tenant in data.get("tenants") or []:
+        converted: dict[str, Any] = {
+            "id": tenant.get("_id"),
+            **_pick(tenant, "code", "name", "type", "description", "locked", "profile"),
+        }
+        if isinstance(tenant.get("tenant"), dict):
+            converted["main"] = _pick(tenant["tenant"], "id", "code")
+        if isinstance(tenant.get("oauth"), dict):
+            converted["oauth"] = _pick(tenant["oauth"], "secret", "type", "disabled", "loginMode")
+        converted["applications"] = [
+            {
+                **_pick(app, "product", "package", "appId", "description", "acl"),
+                "keys": [
+                    {
+                        "key": key.get("key"),
+                        "config": key.get("config") or {},
+                        "extKeys": [
+                            _pick(
+                                ext, "extKey", "env", "device", "geo", "dashboardAccess", "expDate"
+                            )
+                            for ext in key.get("extKeys") or []
+                        ],
+                    }
+                    for key in app.get("keys") or []
+                ],
+            }
+            for app in tenant.get("applications") or []
+        ]
+        tenants.append(converted)
+    try:
+        return GatewayConfig.model_validate(
+            {"environment": environment, "products": products, "tenants": tenants}
+        )
+    except ValidationError as exc:
+        raise _config_error(exc, source) from None
+
+
+DEV_TENANT_ID = "6a1e00000000000000000001"
+DEV_EXT_KEY = (
+    "e038c52a36e5952343acee09d798d3dbcd195123315fb3361502207b49daef4d5558d75db82ee82e9e97ef"
+    "ceef31f844a301df055b6be36250cce34aadc9a02234df9e3e076f3fa2fd71ef333281931daec3f3e68bac"
+    "2047b6ea939d8b802d9e"
+)
+
+
+def default_dev_config(
+    services: Iterable[str] = ("hello", "caller", "secure"),
+    *,
+    health_check_interval: int = 2000,
+) -> GatewayConfig:
+    """A ready development configuration: env ``DEV``, tenant ``TTEN`` with one key.
+
+    The ids, keys and the JWT secret (``tenant jwt secret``) are those of the captured real
+    gateway seed, so headers and tokens look the same on both gateways. The package ACL grants
+    version ``"1"`` of every name in ``services`` with public APIs (``access: false``).
+    """
+    acl = {name: {"1": {"access": False, "apisPermission": "unrestricted"}} for name in services}
+    return GatewayConfig.model_validate(
+        {
+            "environment": {
+                "code": "DEV",
+                "description": "local development environment",
+                "port": 4000,
+                "healthCheckInterval": health_check_interval,
+            },
+            "products": [
+                {
+                    "code": "TPROD",
+                    "name": "Test Product",
+                    "packages": [
+                        {"code": "TPROD_BASIC", "name": "basic package", "acl": {"dev": acl}}
+                    ],
+                }
+            ],
+            "tenants": [
+                {
+                    "id": DEV_TENANT_ID,
+                    "code": "TTEN",
+                    "name": "Test Tenant",
+                    "type": "product",
+                    "profile": {"plan": "test"},
+                    "oauth": {"secret": "tenant jwt secret", "type": 0, "loginMode": "urac"},
+                    "applications": [
+                        {
+                            "product": "TPROD",
+                            "package": "TPROD_BASIC",
+                            "appId": "6a1e00000000000000000a01",
+                            "keys": [
+                                {
+                                    "key": "7d0b0c4a9d4e4b3a8f1e2d3c4b5a6978",
+                                    "config": {"dev": {"commonFields": {}}},
+                                    "extKeys": [{"extKey": DEV_EXT_KEY, "env": "DEV"}],
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
