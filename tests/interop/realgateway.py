@@ -325,6 +325,13 @@ class RealGateway:
         body: dict[str, Any] = reply.json()
         return body
 
+    def awareness_stat(self) -> dict[str, Any]:
+        """``GET /awarenessStat``: every service entry with its hosts' health as last probed."""
+        reply = httpx.get(f"{self.maintenance_url}/awarenessStat", timeout=10)
+        reply.raise_for_status()
+        body: dict[str, Any] = reply.json()
+        return body
+
     def reload_registry(self) -> dict[str, Any]:
         """``GET /reloadRegistry`` on the maintenance port."""
         reply = httpx.get(f"{self.maintenance_url}/reloadRegistry", timeout=20)
