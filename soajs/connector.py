@@ -1,0 +1,348 @@
+"""Service-to-service calls: reach another service directly (mesh) or through the gateway.
+
+:class:`ServiceConnector` addresses a call exactly as soajs core and the Node middleware do
+(``protocol.md`` §6):
+
+* **Mesh**: when the request's ``awareness.interConnect`` lists the service (with the asked
+  version, or with ``version == latest`` when none is asked), the call goes straight to
+  ``host:port`` and carries the incoming ``soajsinjectobj`` header byte for byte, so the callee
+  finds its own ``servicesConfig`` in it.
+* **Gateway**: otherwise the call goes to ``gw:4000/<service>[/v<version>]`` with the caller's
+  ``key`` and, when the incoming request had one, its ``access_token``; the gateway itself is
+  ``gw:4000``.
+
+W3C ``traceparent``/``tracestate`` headers of the incoming request are forwarded in both modes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+import httpx
+
+from soajs.context import RequestContext, current_request
+from soajs.errors import ConnectError, RegistryError
+from soajs.models.context import ContextData, InterConnect
+
+__all__ = ["GATEWAY_SERVICE", "ConnectResponse", "RegistrySource", "ServiceConnector"]
+
+logger = logging.getLogger("soajs.connector")
+
+GATEWAY_SERVICE = "controller"
+"""The registry key of the gateway's own entry; its ``name`` is the gateway's service name."""
+
+_TRACE_HEADERS = ("traceparent", "tracestate")
+
+# soajs appends "/v<version>" only when JavaScript's parseInt(version) is a number: optional
+# leading blanks and sign, then a decimal digit or a hex literal ("0x" with a hex digit).
+_VERSION_IN_PATH = re.compile(r"\s*[+-]?(?:0[xX][0-9a-fA-F]|(?!0[xX])[0-9])")
+
+# The httpx.Client options that configure its transport; kept when the connector builds one.
+_TRANSPORT_OPTIONS = ("verify", "cert", "trust_env", "http1", "http2", "limits")
+
+
+class _ServiceEntry(Protocol):
+    @property
+    def name(self) -> str | None: ...
+
+
+class _RegistryView(Protocol):
+    @property
+    def services(self) -> Mapping[str, _ServiceEntry] | None: ...
+
+
+class RegistrySource(Protocol):
+    """What the connector reads from a registry: the gateway's own entry (``services.controller``).
+
+    :class:`soajs.RegistryManager` fits; so does any object with the same shape.
+    """
+
+    @property
+    def registry(self) -> _RegistryView | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectResponse:
+    """Where to send a call to another service and which headers to send with it.
+
+    Attributes:
+        host: ``host:port`` of the service itself (mesh), or the gateway address with the
+            service's path (``gw:4000/urac/v2``); use it as ``f"http://{host}/api"``.
+        headers: The headers to send (read-only; copy them with ``dict(...)`` to add more).
+            The ``soajsinjectobj`` value is Latin-1 text: send it with :meth:`httpx_headers`,
+            or a client from :meth:`ServiceConnector.client`, when it may hold non-ASCII bytes.
+        mesh: True when the call goes straight to the service, False through the gateway.
+    """
+
+    host: str
+    headers: Mapping[str, str] = field(repr=False)
+    mesh: bool = False
+
+    @property
+    def url(self) -> str:
+        """The base URL of the call: ``"http://" + host``."""
+        return "http://" + self.host
+
+    def httpx_headers(self) -> httpx.Headers:
+        """The headers encoded as Latin-1, so the forwarded header goes out byte for byte."""
+        return httpx.Headers(self.headers, encoding="latin-1")
+
+
+class ServiceConnector:
+    """Addresses calls to other services from inside a request, mesh first, then the gateway.
+
+    A connector belongs to one incoming request. Whatever is not passed explicitly (the context,
+    the access token, the trace headers) is taken from the current request, as recorded by the
+    soajs middleware, when the connector is created. Results are cached per connector, so
+    calling :meth:`connect` again for the same service costs a dictionary lookup.
+
+    Args:
+        context: The request's parsed ``soajsinjectobj`` header.
+        registry: Where to read the gateway's own service name (``services.controller.name``);
+            without it the name is ``"controller"``.
+        access_token: The caller's token, forwarded on gateway calls.
+        trace_headers: Headers forwarded on every call (by default the incoming request's
+            ``traceparent`` and ``tracestate``).
+        timeout: Timeout of the clients built by :meth:`client` and :meth:`async_client`.
+        retries: How many times those clients retry a connection that could not be made
+            (httpx transport retries: only failed connects are retried, never a sent request).
+    """
+
+    __slots__ = (
+        "_access_token",
+        "_context",
+        "_no_context_reason",
+        "_registry",
+        "_responses",
+        "_retries",
+        "_timeout",
+        "_trace_headers",
+    )
+
+    def __init__(
+        self,
+        context: ContextData | None = None,
+        *,
+        registry: RegistrySource | None = None,
+        access_token: str | None = None,
+        trace_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout = 10.0,
+        retries: int = 0,
+    ) -> None:
+        if retries < 0:
+            raise ValueError(f"retries must be 0 or more, got {retries}")
+        request = None
+        if context is None or access_token is None or trace_headers is None:
+            request = current_request()
+        if request is not None:
+            if context is None:
+                context = request.context
+            if access_token is None:
+                access_token = request.access_token
+            if trace_headers is None:
+                trace_headers = _incoming_trace_headers(request)
+        self._context = context
+        self._no_context_reason = _no_context_reason(request) if context is None else ""
+        self._registry = registry
+        self._access_token = access_token
+        self._trace_headers: dict[str, str] = dict(trace_headers or {})
+        self._timeout = timeout
+        self._retries = retries
+        self._responses: dict[tuple[str | None, str | None], ConnectResponse] = {}
+
+    def __repr__(self) -> str:
+        tenant = self._context.tenant.code if self._context is not None else None
+        return f"<ServiceConnector tenant={tenant!r}>"
+
+    @property
+    def context(self) -> ContextData | None:
+        """The request context the connector addresses calls for."""
+        return self._context
+
+    def connect(
+        self, service_name: str | None = None, version: str | None = None
+    ) -> ConnectResponse:
+        """Address a call to ``service_name`` (the gateway itself when it is empty).
+
+        Versions are compared as soajs core compares them: exact string equality, so ``"1"``
+        matches neither ``"1.0"`` nor an interConnect entry whose version is the number ``1``,
+        and an entry whose version is ``null`` never matches (the call goes through the gateway).
+
+        Raises:
+            ConnectError: There is no request context, or it has no gateway address
+                (``awareness``) and the service is not a mesh target.
+        """
+        response = self._responses.get((service_name, version))
+        if response is None:
+            response = self._responses[service_name, version] = self._resolve(service_name, version)
+        return response
+
+    def client(
+        self, service_name: str | None = None, version: str | None = None, **httpx_kwargs: Any
+    ) -> httpx.Client:
+        """An ``httpx.Client`` for ``service_name``: base URL, headers and timeout already set.
+
+        Use it as a context manager so its connections are closed::
+
+            with connector.client("hello", "1") as client:
+                reply = client.get("/echo")
+
+        Args:
+            service_name: As for :meth:`connect`.
+            version: As for :meth:`connect`.
+            **httpx_kwargs: Passed to ``httpx.Client``; ``headers`` are added to the connect
+                headers, anything else replaces the connector's choice.
+
+        Raises:
+            ConnectError: As for :meth:`connect`.
+        """
+        options = self._client_options(self.connect(service_name, version), httpx_kwargs)
+        if self._retries and "transport" not in options:
+            options["transport"] = httpx.HTTPTransport(
+                retries=self._retries, **_transport_options(options)
+            )
+        return httpx.Client(**options)
+
+    def async_client(
+        self, service_name: str | None = None, version: str | None = None, **httpx_kwargs: Any
+    ) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` for ``service_name``, set up as :meth:`client` does.
+
+        Use it as an async context manager::
+
+            async with connector.async_client("hello", "1") as client:
+                reply = await client.get("/echo")
+
+        Raises:
+            ConnectError: As for :meth:`connect`.
+        """
+        options = self._client_options(self.connect(service_name, version), httpx_kwargs)
+        if self._retries and "transport" not in options:
+            options["transport"] = httpx.AsyncHTTPTransport(
+                retries=self._retries, **_transport_options(options)
+            )
+        return httpx.AsyncClient(**options)
+
+    def _client_options(
+        self, connection: ConnectResponse, httpx_kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        headers = connection.httpx_headers()
+        extra_headers = httpx_kwargs.pop("headers", None)
+        if extra_headers:
+            headers.update(extra_headers)
+        return {
+            "base_url": connection.url,
+            "timeout": self._timeout,
+            **httpx_kwargs,
+            "headers": headers,
+        }
+
+    def _resolve(self, service_name: str | None, version: str | None) -> ConnectResponse:
+        context = self._context
+        if context is None:
+            raise ConnectError(
+                f"cannot address {_describe(service_name)}: {self._no_context_reason}"
+            )
+        awareness = context.awareness
+        if awareness is None:
+            raise ConnectError(
+                f"cannot address {_describe(service_name)}: the request's soajsinjectobj header "
+                "has no 'awareness' (the gateway adds it only when it has a healthy gateway host)"
+            )
+        if service_name:
+            for item in awareness.inter_connect:
+                if item.name == service_name and _is_mesh_match(item, version):
+                    logger.debug(
+                        "connect %s version %s: mesh %s:%s",
+                        service_name,
+                        version,
+                        item.host,
+                        item.port,
+                    )
+                    headers = {"soajsinjectobj": _forwarded_header(context), **self._trace_headers}
+                    return ConnectResponse(
+                        f"{item.host}:{item.port}", MappingProxyType(headers), mesh=True
+                    )
+        if not awareness.host or awareness.port is None:
+            raise ConnectError(
+                f"cannot address {_describe(service_name)}: the request's soajsinjectobj header "
+                "has no gateway address ('awareness.host' and 'awareness.port')"
+            )
+        host = f"{awareness.host}:{awareness.port}"
+        if service_name and service_name.lower() != self._gateway_name().lower():
+            host += "/" + service_name
+            if version and _VERSION_IN_PATH.match(str(version)):
+                host += f"/v{version}"
+        headers = {}
+        if context.key.e_key:
+            headers["key"] = context.key.e_key
+        if self._access_token:
+            headers["access_token"] = self._access_token
+        headers.update(self._trace_headers)
+        logger.debug("connect %s version %s: gateway %s", service_name, version, host)
+        return ConnectResponse(host, MappingProxyType(headers))
+
+    def _gateway_name(self) -> str:
+        if self._registry is None:
+            return GATEWAY_SERVICE
+        try:
+            snapshot = self._registry.registry
+        except RegistryError:
+            # Not loaded yet (a manager built with autostart=False): the default name holds.
+            return GATEWAY_SERVICE
+        services = snapshot.services if snapshot is not None else None
+        entry = services.get(GATEWAY_SERVICE) if services else None
+        return (entry.name if entry is not None else None) or GATEWAY_SERVICE
+
+
+def _is_mesh_match(item: InterConnect, version: str | None) -> bool:
+    # soajs core: (!version && item.version === item.latest) || version === item.version
+    if item.version is None or not item.host or item.port is None:
+        return False
+    if version:
+        return item.version == version
+    return item.version == item.latest
+
+
+def _forwarded_header(context: ContextData) -> str:
+    if context.raw_header:
+        return context.raw_header
+    # A context built in code has no received header: send its JSON (ASCII, so header-safe).
+    return json.dumps(
+        context.model_dump(mode="json", by_alias=True, exclude_none=True), separators=(",", ":")
+    )
+
+
+def _incoming_trace_headers(request: RequestContext) -> dict[str, str]:
+    values = (request.traceparent, request.tracestate)
+    return {name: value for name, value in zip(_TRACE_HEADERS, values, strict=True) if value}
+
+
+def _no_context_reason(request: RequestContext | None) -> str:
+    if request is None:
+        return (
+            "no request context; pass a ContextData (soajs.parse_inject_header(...)) or create "
+            "the connector inside a request served through the soajs middleware"
+        )
+    if request.has_header and not request.trusted:
+        return "the current request's soajsinjectobj header is not trusted (it was ignored)"
+    if request.error is not None:
+        return f"the current request's soajsinjectobj header is invalid ({request.error})"
+    return (
+        "the current request has no soajsinjectobj header (the gateway sends it only to "
+        "services registered with extKeyRequired: true)"
+    )
+
+
+def _transport_options(client_options: dict[str, Any]) -> dict[str, Any]:
+    return {name: client_options[name] for name in _TRANSPORT_OPTIONS if name in client_options}
+
+
+def _describe(service_name: str | None) -> str:
+    return f"service {service_name!r}" if service_name else "the gateway"
