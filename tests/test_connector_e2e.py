@@ -1,0 +1,216 @@
+"""ServiceConnector end to end: FastAPI services under uvicorn on 127.0.0.1 calling each other."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+
+from soajs.connector import ServiceConnector
+from soajs.inject import parse_inject_header
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+CALLER: dict[str, Any] = json.loads(
+    (FIXTURES / "captured" / "soajsinjectobj.caller-interconnect.json").read_text()
+)
+E_KEY: str = CALLER["key"]["eKey"]
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+@dataclass
+class Recorder:
+    """The requests a recording service received: path and raw header bytes, in order."""
+
+    requests: list[tuple[str, list[tuple[bytes, bytes]]]] = field(default_factory=list)
+
+    def header(self, index: int, name: bytes) -> bytes | None:
+        """The raw value of header ``name`` in request ``index``."""
+        return dict(self.requests[index][1]).get(name)
+
+
+def recording_app(name: str, recorder: Recorder) -> FastAPI:
+    """A FastAPI service answering every path with its name, recording each raw request."""
+    app = FastAPI()
+
+    @app.api_route("/{path:path}", methods=["GET", "POST"])
+    async def record(request: Request) -> dict[str, str]:
+        recorder.requests.append((request.url.path, list(request.scope["headers"])))
+        return {"service": name, "path": request.url.path}
+
+    return app
+
+
+def caller_app() -> FastAPI:
+    """A FastAPI service whose handlers call another service through ServiceConnector."""
+    app = FastAPI()
+
+    def connector_for(request: Request) -> ServiceConnector:
+        raw = dict(request.scope["headers"])[b"soajsinjectobj"]
+        trace = request.headers.get("traceparent")
+        return ServiceConnector(
+            parse_inject_header(raw),
+            access_token=request.query_params.get("access_token"),
+            trace_headers={"traceparent": trace} if trace else None,
+        )
+
+    @app.get("/call-sync")
+    def call_sync(request: Request, service: str, version: str | None = None) -> Any:
+        with connector_for(request).client(service, version) as client:
+            return client.get("/echo").json()
+
+    @app.get("/call-async")
+    async def call_async(request: Request, service: str, version: str | None = None) -> Any:
+        async with connector_for(request).async_client(service, version) as client:
+            reply = await client.get("/echo")
+        return reply.json()
+
+    return app
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[int]:
+    """Run ``app`` under uvicorn in a thread on a free 127.0.0.1 port; yield the port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@dataclass
+class Mesh:
+    """Three services on loopback: a caller, ``hello`` (an interConnect target), a gateway."""
+
+    caller_port: int
+    hello_port: int
+    gateway_port: int
+    hello: Recorder
+    gateway: Recorder
+
+    def header(self) -> bytes:
+        """A gateway-shaped header whose awareness points at the real ports (with a Latin-1 é)."""
+        awareness = {
+            "host": "127.0.0.1",
+            "port": self.gateway_port,
+            "interConnect": [
+                {
+                    "name": "hello",
+                    "version": "1",
+                    "host": "127.0.0.1",
+                    "port": self.hello_port,
+                    "latest": "1",
+                }
+            ],
+        }
+        header = {**CALLER, "tenant": {**CALLER["tenant"], "name": "T\xe9st"}}
+        header["awareness"] = awareness
+        return json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("latin-1")
+
+
+@pytest.fixture(scope="module")
+def mesh() -> Iterator[Mesh]:
+    """The three services, started once for this module."""
+    hello, gateway = Recorder(), Recorder()
+    with (
+        serve(recording_app("hello", hello)) as hello_port,
+        serve(recording_app("gateway", gateway)) as gateway_port,
+        serve(caller_app()) as caller_port,
+    ):
+        yield Mesh(caller_port, hello_port, gateway_port, hello, gateway)
+
+
+@pytest.fixture
+def fresh(mesh: Mesh) -> Mesh:
+    """The running services with their recordings cleared."""
+    mesh.hello.requests.clear()
+    mesh.gateway.requests.clear()
+    return mesh
+
+
+def call(mesh: Mesh, path: str, header: bytes, **params: str) -> Any:
+    """Call the caller service with a soajsinjectobj header, as the gateway would."""
+    headers: dict[str, str | bytes] = {"soajsinjectobj": header}
+    with httpx.Client(base_url=f"http://127.0.0.1:{mesh.caller_port}", timeout=10) as client:
+        reply = client.get(path, params=params, headers=headers)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+class TestMeshCalls:
+    """A handler reaches an interConnect target directly, forwarding the header verbatim."""
+
+    @pytest.mark.parametrize("path", ["/call-sync", "/call-async"])
+    def test_header_arrives_byte_for_byte(self, fresh: Mesh, path: str) -> None:
+        """The callee receives exactly the bytes the caller received, Latin-1 é included."""
+        header = fresh.header()
+        assert b"T\xe9st" in header
+        assert call(fresh, path, header, service="hello") == {"service": "hello", "path": "/echo"}
+        assert [request[0] for request in fresh.hello.requests] == ["/echo"]
+        assert fresh.hello.header(0, b"soajsinjectobj") == header
+        assert fresh.hello.header(0, b"key") is None
+        assert fresh.gateway.requests == []
+
+    def test_traceparent_forwarded(self, fresh: Mesh) -> None:
+        """The caller's traceparent reaches the callee."""
+        header = fresh.header()
+        with httpx.Client(base_url=f"http://127.0.0.1:{fresh.caller_port}") as client:
+            reply = client.get(
+                "/call-sync",
+                params={"service": "hello", "version": "1"},
+                headers={"soajsinjectobj": header, "traceparent": TRACEPARENT},
+            )
+        assert reply.status_code == 200
+        assert fresh.hello.header(0, b"traceparent") == TRACEPARENT.encode()
+
+
+class TestGatewayCalls:
+    """A handler reaches other services through the gateway's URL grammar."""
+
+    @pytest.mark.parametrize("path", ["/call-sync", "/call-async"])
+    def test_gateway_path_and_key(self, fresh: Mesh, path: str) -> None:
+        """A service that is not an interConnect target is called at /<name>/v<ver>/<api>."""
+        reply = call(fresh, path, fresh.header(), service="world", version="1")
+        assert reply == {"service": "gateway", "path": "/world/v1/echo"}
+        assert fresh.gateway.header(0, b"key") == E_KEY.encode()
+        assert fresh.gateway.header(0, b"soajsinjectobj") is None
+        assert fresh.hello.requests == []
+
+    def test_version_not_in_mesh_goes_through_gateway(self, fresh: Mesh) -> None:
+        """Asking for a version the interConnect entry does not have uses the gateway."""
+        reply = call(fresh, "/call-sync", fresh.header(), service="hello", version="2")
+        assert reply == {"service": "gateway", "path": "/hello/v2/echo"}
+
+    def test_access_token_forwarded(self, fresh: Mesh) -> None:
+        """The access token of the incoming request is sent to the gateway."""
+        call(fresh, "/call-async", fresh.header(), service="world", access_token="tok-9")
+        assert fresh.gateway.requests[0][0] == "/world/echo"
+        assert fresh.gateway.header(0, b"access_token") == b"tok-9"
+
+    def test_gateway_itself(self, fresh: Mesh) -> None:
+        """Calling the gateway by its name reaches its root, with no service path."""
+        reply = call(fresh, "/call-sync", fresh.header(), service="controller")
+        assert reply == {"service": "gateway", "path": "/echo"}
