@@ -17,8 +17,11 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 
+from soajs.asgi import SoajsASGIMiddleware
 from soajs.connector import ServiceConnector
+from soajs.fastapi import SoajsConnector
 from soajs.inject import parse_inject_header
+from soajs.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 CALLER: dict[str, Any] = json.loads(
@@ -78,6 +81,33 @@ def caller_app() -> FastAPI:
     return app
 
 
+def middleware_caller_app() -> FastAPI:
+    """A caller behind the soajs middleware: connectors take everything from the request."""
+    app = FastAPI()
+    app.add_middleware(SoajsASGIMiddleware, settings=Settings(), heartbeat=False)
+
+    @app.get("/call-sync")
+    def call_sync(service: str, version: str | None = None) -> Any:
+        with ServiceConnector().client(service, version) as client:
+            return client.get("/echo").json()
+
+    @app.get("/call-async")
+    async def call_async(service: str, version: str | None = None) -> Any:
+        async with ServiceConnector().async_client(service, version) as client:
+            reply = await client.get("/echo")
+        return reply.json()
+
+    @app.get("/call-dependency")
+    async def call_dependency(
+        connector: SoajsConnector, service: str, version: str | None = None
+    ) -> Any:
+        async with connector.async_client(service, version) as client:
+            reply = await client.get("/echo")
+        return reply.json()
+
+    return app
+
+
 @contextmanager
 def serve(app: FastAPI) -> Iterator[int]:
     """Run ``app`` under uvicorn in a thread on a free 127.0.0.1 port; yield the port."""
@@ -106,6 +136,7 @@ class Mesh:
     """Three services on loopback: a caller, ``hello`` (an interConnect target), a gateway."""
 
     caller_port: int
+    middleware_caller_port: int
     hello_port: int
     gateway_port: int
     hello: Recorder
@@ -139,8 +170,9 @@ def mesh() -> Iterator[Mesh]:
         serve(recording_app("hello", hello)) as hello_port,
         serve(recording_app("gateway", gateway)) as gateway_port,
         serve(caller_app()) as caller_port,
+        serve(middleware_caller_app()) as middleware_caller_port,
     ):
-        yield Mesh(caller_port, hello_port, gateway_port, hello, gateway)
+        yield Mesh(caller_port, middleware_caller_port, hello_port, gateway_port, hello, gateway)
 
 
 @pytest.fixture
@@ -151,10 +183,12 @@ def fresh(mesh: Mesh) -> Mesh:
     return mesh
 
 
-def call(mesh: Mesh, path: str, header: bytes, **params: str) -> Any:
-    """Call the caller service with a soajsinjectobj header, as the gateway would."""
-    headers: dict[str, str | bytes] = {"soajsinjectobj": header}
-    with httpx.Client(base_url=f"http://127.0.0.1:{mesh.caller_port}", timeout=10) as client:
+def call(
+    port: int, path: str, header: bytes, extra: dict[str, str] | None = None, **params: str
+) -> Any:
+    """Call a caller service with a soajsinjectobj header (and ``extra`` headers)."""
+    headers: dict[str, str | bytes] = {"soajsinjectobj": header, **(extra or {})}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
         reply = client.get(path, params=params, headers=headers)
     assert reply.status_code == 200, reply.text
     return reply.json()
@@ -168,7 +202,10 @@ class TestMeshCalls:
         """The callee receives exactly the bytes the caller received, Latin-1 é included."""
         header = fresh.header()
         assert b"T\xe9st" in header
-        assert call(fresh, path, header, service="hello") == {"service": "hello", "path": "/echo"}
+        assert call(fresh.caller_port, path, header, service="hello") == {
+            "service": "hello",
+            "path": "/echo",
+        }
         assert [request[0] for request in fresh.hello.requests] == ["/echo"]
         assert fresh.hello.header(0, b"soajsinjectobj") == header
         assert fresh.hello.header(0, b"key") is None
@@ -193,7 +230,7 @@ class TestGatewayCalls:
     @pytest.mark.parametrize("path", ["/call-sync", "/call-async"])
     def test_gateway_path_and_key(self, fresh: Mesh, path: str) -> None:
         """A service that is not an interConnect target is called at /<name>/v<ver>/<api>."""
-        reply = call(fresh, path, fresh.header(), service="world", version="1")
+        reply = call(fresh.caller_port, path, fresh.header(), service="world", version="1")
         assert reply == {"service": "gateway", "path": "/world/v1/echo"}
         assert fresh.gateway.header(0, b"key") == E_KEY.encode()
         assert fresh.gateway.header(0, b"soajsinjectobj") is None
@@ -201,16 +238,55 @@ class TestGatewayCalls:
 
     def test_version_not_in_mesh_goes_through_gateway(self, fresh: Mesh) -> None:
         """Asking for a version the interConnect entry does not have uses the gateway."""
-        reply = call(fresh, "/call-sync", fresh.header(), service="hello", version="2")
+        reply = call(fresh.caller_port, "/call-sync", fresh.header(), service="hello", version="2")
         assert reply == {"service": "gateway", "path": "/hello/v2/echo"}
 
     def test_access_token_forwarded(self, fresh: Mesh) -> None:
         """The access token of the incoming request is sent to the gateway."""
-        call(fresh, "/call-async", fresh.header(), service="world", access_token="tok-9")
+        call(
+            fresh.caller_port, "/call-async", fresh.header(), service="world", access_token="tok-9"
+        )
         assert fresh.gateway.requests[0][0] == "/world/echo"
         assert fresh.gateway.header(0, b"access_token") == b"tok-9"
 
     def test_gateway_itself(self, fresh: Mesh) -> None:
         """Calling the gateway by its name reaches its root, with no service path."""
-        reply = call(fresh, "/call-sync", fresh.header(), service="controller")
+        reply = call(fresh.caller_port, "/call-sync", fresh.header(), service="controller")
         assert reply == {"service": "gateway", "path": "/echo"}
+
+
+class TestBehindTheMiddleware:
+    """Behind SoajsASGIMiddleware a bare ``ServiceConnector()`` uses the request's values."""
+
+    @pytest.mark.parametrize("path", ["/call-sync", "/call-async", "/call-dependency"])
+    def test_mesh_call(self, fresh: Mesh, path: str) -> None:
+        """The request's header is forwarded byte for byte to the interConnect target."""
+        header = fresh.header()
+        reply = call(fresh.middleware_caller_port, path, header, service="hello")
+        assert reply == {"service": "hello", "path": "/echo"}
+        assert fresh.hello.header(0, b"soajsinjectobj") == header
+
+    @pytest.mark.parametrize("path", ["/call-sync", "/call-async", "/call-dependency"])
+    def test_gateway_call_with_token_and_trace(self, fresh: Mesh, path: str) -> None:
+        """The access_token header and the trace headers reach the gateway with the key."""
+        extra = {"access_token": "tok-7", "traceparent": TRACEPARENT, "tracestate": "a=b"}
+        reply = call(
+            fresh.middleware_caller_port, path, fresh.header(), extra, service="world", version="3"
+        )
+        assert reply == {"service": "gateway", "path": "/world/v3/echo"}
+        assert fresh.gateway.header(0, b"key") == E_KEY.encode()
+        assert fresh.gateway.header(0, b"access_token") == b"tok-7"
+        assert fresh.gateway.header(0, b"traceparent") == TRACEPARENT.encode()
+        assert fresh.gateway.header(0, b"tracestate") == b"a=b"
+
+    def test_query_token_wins(self, fresh: Mesh) -> None:
+        """An access_token in the query string is preferred to the header, as in soajs core."""
+        call(
+            fresh.middleware_caller_port,
+            "/call-sync",
+            fresh.header(),
+            {"access_token": "from-header"},
+            service="world",
+            access_token="from-query",
+        )
+        assert fresh.gateway.header(0, b"access_token") == b"from-query"
