@@ -415,6 +415,16 @@ class TestClients:
         assert reply.json() == {"ok": True}
         assert client.is_closed
 
+    def test_seed_snippet(self, httpserver: HTTPServer) -> None:
+        """The seed README's ``httpx.get(f"http://{connection.host}/endpoint", ...)`` works."""
+        httpserver.expect_request(
+            "/auth-service/v1/endpoint", headers={"key": E_KEY}
+        ).respond_with_json({"seed": True})
+        context = context_with(gateway(host="127.0.0.1", port=httpserver.port))
+        connection = ServiceConnector(context).connect("auth-service", version="1")
+        response = httpx.get(f"http://{connection.host}/endpoint", headers=connection.headers)
+        assert response.json() == {"seed": True}
+
     def test_httpx_options_override(self, httpserver: HTTPServer) -> None:
         """Options given to ``client()`` replace the connector's defaults."""
         context = context_with(gateway(host="127.0.0.1", port=httpserver.port))
