@@ -1,0 +1,149 @@
+"""Pure ASGI middleware: the SOAJS request context for Starlette, FastAPI or any ASGI app.
+
+Per HTTP request it captures, without decoding or parsing anything, the ``soajsinjectobj``
+header, ``access_token``, ``traceparent``/``tracestate`` and the client address into a
+:class:`~soajs.context.RequestContext`, makes it current (:func:`soajs.current_context`) for
+the downstream call, and passes a copy of the scope (:class:`~soajs.context.SoajsScope`) where
+``scope["soajs.request"]`` is the request context and ``scope["soajs"]`` the parsed
+:class:`~soajs.models.context.ContextData`, parsed on first read.
+
+Header policy (``Settings.header_policy``, ``SOAJS_HEADER_POLICY``):
+
+- ``"ignore"`` (default, like the reference middlewares): a missing, malformed, oversized or
+  untrusted header gives no context; the request goes on and the handler decides.
+- ``"reject"``: the header is checked before the app runs (the one case where it is parsed
+  eagerly) and a request without a valid, trusted one is answered in the gateway's error
+  format, ``{"result": false, "errors": {"codes": [N], "details": [{"code": N, ...}]}}``:
+
+  ================================  ======  ====  =============================================
+  outcome                           status  code  why this code
+  ================================  ======  ====  =============================================
+  no header                         403     132   the gateway's "A valid key is needed" (no key)
+  header from an untrusted peer     403     132   same: the caller did not come through the key
+  header over ``max_size``          431     135   the gateway's own code for an oversized header
+  not JSON / not the gateway shape  400     135   the gateway's "error while redirecting" code
+  ================================  ======  ====  =============================================
+
+``Settings.trusted_gateways`` (``SOAJS_TRUSTED_GATEWAYS``, IPs/CIDRs) restricts who may send the
+header: from any other peer it is dropped and logged (``ignore``) or refused (``reject``). A
+public service (``extKeyRequired: false``) must pass ``trust_header=False``: the gateway does not
+strip a client's own ``soajsinjectobj`` from requests to such services, so the header is never
+trusted there and the policy does not apply.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from soajs.context import (
+    REQUEST_KEY,
+    HeaderGuard,
+    Rejection,
+    RequestContext,
+    SoajsScope,
+    reset_current_request,
+    resolve_settings,
+    set_current_request,
+)
+from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_asgi_heartbeat
+
+if TYPE_CHECKING:
+    from soajs._asgi_types import ASGIApp, Receive, Scope, Send
+    from soajs.settings import Settings
+
+__all__ = ["SOAJSMiddleware", "SoajsASGIMiddleware"]
+
+logger = logging.getLogger("soajs.asgi")
+
+
+class SoajsASGIMiddleware:
+    """Give every HTTP request its SOAJS context (see the module docstring).
+
+    Args:
+        app: the ASGI application to wrap.
+        settings: header policy, trusted gateways and size limit; by default the registry's
+            settings, else read from the ``SOAJS_*`` environment variables.
+        registry: the service's :class:`~soajs.RegistryManager`; it names the heartbeat reply.
+        trust_header: ``False`` for a public (``extKeyRequired: false``) service: the header is
+            then never trusted, since the gateway passes a client's own through.
+        heartbeat: answer ``GET``/``HEAD /heartbeat`` with 200 before the app sees it.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings | None = None,
+        registry: object | None = None,
+        trust_header: bool = True,
+        heartbeat: bool = True,
+    ) -> None:
+        self.app = app
+        self.registry = registry
+        self.settings = resolve_settings(settings, registry)
+        self.guard = HeaderGuard(self.settings, trust_header=trust_header)
+        service_name = getattr(registry, "service_name", None) or self.settings.service_name
+        self.heartbeat: ASGIApp | None = None
+        if heartbeat:
+            self.heartbeat = make_asgi_heartbeat(
+                service_name if isinstance(service_name, str) else None
+            )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if (
+            self.heartbeat is not None
+            and path == HEARTBEAT_PATH
+            and is_heartbeat(scope["method"], path)
+        ):
+            await self.heartbeat(scope, receive, send)
+            return
+
+        guard = self.guard
+        client = scope.get("client")
+        peer = client[0] if client else None
+        trusted = guard.is_trusted(peer)
+        request = RequestContext.from_asgi(
+            scope, peer=peer, trusted=trusted, max_size=guard.max_size
+        )
+        if not trusted:
+            guard.note_untrusted(request)
+        if guard.reject:
+            refused = guard.check(request)
+            if refused is not None:
+                await _refuse(refused, send)
+                return
+
+        scope = SoajsScope(scope)
+        scope[REQUEST_KEY] = request
+        token = set_current_request(request)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            reset_current_request(token)
+
+
+async def _refuse(refused: Rejection, send: Send) -> None:
+    """Answer with the gateway's error body instead of calling the app."""
+    logger.info("refused a request (%s): %s", refused.code, refused.message)
+    body = refused.body()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": refused.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+SOAJSMiddleware = SoajsASGIMiddleware
+"""The seed's name: ``app.add_middleware(SOAJSMiddleware, registry=registry)``."""

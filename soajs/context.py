@@ -1,0 +1,435 @@
+"""Per-request state: what the middleware captured, parsed only when someone asks.
+
+The middlewares build one :class:`RequestContext` per request and make it current for the
+downstream call (a :class:`~contextvars.ContextVar`, so it follows asyncio tasks, the threads
+Starlette runs sync handlers in, and WSGI worker threads). Capturing costs a few attribute
+stores: the ``soajsinjectobj`` header is decoded and validated the first time
+:attr:`RequestContext.context` (or :func:`current_context`) is read, and never again.
+
+Where handlers find it:
+
+- anywhere: :func:`current_context` / :func:`current_request`;
+- ASGI: ``scope["soajs.request"]`` (the :class:`RequestContext`) and ``scope["soajs"]`` (the
+  :class:`~soajs.models.context.ContextData`), resolved lazily by :class:`SoajsScope`;
+- WSGI: ``environ["soajs.request"]`` and ``environ["soajs.context"]``, by :class:`SoajsEnviron`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from contextvars import ContextVar, Token
+from typing import Any, ClassVar, Final, NamedTuple
+from urllib.parse import parse_qs
+
+from soajs.errors import InjectHeaderError
+from soajs.inject import DEFAULT_MAX_SIZE, parse_inject_header
+from soajs.models.context import ContextData
+from soajs.settings import Settings
+
+__all__ = [
+    "ASGI_CONTEXT_KEY",
+    "REQUEST_KEY",
+    "WSGI_CONTEXT_KEY",
+    "HeaderGuard",
+    "Rejection",
+    "RequestContext",
+    "SoajsEnviron",
+    "SoajsScope",
+    "current_context",
+    "current_request",
+    "query_access_token",
+    "reset_current_request",
+    "resolve_settings",
+    "set_current_request",
+]
+
+logger = logging.getLogger("soajs.context")
+
+REQUEST_KEY: Final = "soajs.request"
+"""Key of the :class:`RequestContext` in an ASGI scope or a WSGI environ."""
+
+ASGI_CONTEXT_KEY: Final = "soajs"
+"""Key that resolves to the :class:`ContextData` in an ASGI scope (upstream's location)."""
+
+WSGI_CONTEXT_KEY: Final = "soajs.context"
+"""Key that resolves to the :class:`ContextData` in a WSGI environ (the seed's location)."""
+
+_INJECT_HEADER: Final = b"soajsinjectobj"
+_TRACEPARENT: Final = b"traceparent"
+_TRACESTATE: Final = b"tracestate"
+_ACCESS_TOKEN: Final = b"access_token"
+_ACCESS_TOKEN_QUERY: Final = b"access_token="
+
+_UNRESOLVED: Any = object()
+
+
+class RequestContext:
+    """What the middleware captured for one request, with a lazy, cached :attr:`context`.
+
+    Build it with keyword values (tests, custom integrations), or let the middlewares build
+    it from an ASGI scope (:meth:`from_asgi`), whose headers are then only scanned when a
+    value is first read. Reading is idempotent, so two threads reading at once at worst parse
+    twice and agree.
+
+    Attributes:
+        peer: the client address the server saw (the gateway's, behind a gateway), or ``None``.
+        trusted: whether the header may be trusted; when false the header is treated as
+            absent (an untrusted peer, or a public service built with ``trust_header=False``).
+        max_size: the largest header accepted, in bytes.
+    """
+
+    __slots__ = (
+        "_access_token",
+        "_context",
+        "_error",
+        "_headers",
+        "_query",
+        "_raw",
+        "_traceparent",
+        "_tracestate",
+        "max_size",
+        "peer",
+        "trusted",
+    )
+
+    SCOPE_KEY: ClassVar[str] = REQUEST_KEY
+    ENVIRON_KEY: ClassVar[str] = REQUEST_KEY
+
+    def __init__(
+        self,
+        raw_header: bytes | str | None = None,
+        *,
+        access_token: str | None = None,
+        traceparent: str | None = None,
+        tracestate: str | None = None,
+        peer: str | None = None,
+        trusted: bool = True,
+        max_size: int = DEFAULT_MAX_SIZE,
+    ) -> None:
+        self._raw = raw_header
+        self._access_token = access_token
+        self._traceparent = traceparent
+        self._tracestate = tracestate
+        self._headers: list[tuple[bytes, bytes]] | None = None
+        self._query = b""
+        self.peer = peer
+        self.trusted = trusted
+        self.max_size = max_size
+        self._context: ContextData | None = _UNRESOLVED
+        self._error: InjectHeaderError | None = None
+
+    @classmethod
+    def from_asgi(
+        cls,
+        scope: Any,
+        *,
+        peer: str | None,
+        trusted: bool,
+        max_size: int = DEFAULT_MAX_SIZE,
+    ) -> RequestContext:
+        """Capture an ASGI HTTP scope: keep references to its headers, scan them on first read."""
+        self = cls.__new__(cls)
+        self._headers = scope["headers"]
+        self._query = scope.get("query_string", b"")
+        self._raw = self._access_token = self._traceparent = self._tracestate = None
+        self.peer = peer
+        self.trusted = trusted
+        self.max_size = max_size
+        self._context = _UNRESOLVED
+        self._error = None
+        return self
+
+    def __repr__(self) -> str:
+        # Never the header (it carries keys) nor the token.
+        state = "parsed" if self.parsed else "unparsed"
+        return f"RequestContext(peer={self.peer!r}, trusted={self.trusted}, header {state})"
+
+    @property
+    def raw_header(self) -> bytes | None:
+        """The ``soajsinjectobj`` value as received (Latin-1 bytes), or ``None`` if absent or
+        untrusted."""
+        if not self.trusted:
+            return None
+        if self._headers is not None:
+            self._scan()
+        raw = self._raw
+        if isinstance(raw, str):
+            return raw.encode("latin-1", "replace")
+        return raw
+
+    @property
+    def access_token(self) -> str | None:
+        """The caller's ``access_token`` (query string first, then header), as soajs core reads
+        it."""
+        if self._headers is not None:
+            self._scan()
+        return self._access_token
+
+    @property
+    def traceparent(self) -> str | None:
+        """The W3C ``traceparent`` header, forwarded on calls to other services."""
+        if self._headers is not None:
+            self._scan()
+        return self._traceparent
+
+    @property
+    def tracestate(self) -> str | None:
+        """The W3C ``tracestate`` header, forwarded with ``traceparent``."""
+        if self._headers is not None:
+            self._scan()
+        return self._tracestate
+
+    @property
+    def context(self) -> ContextData | None:
+        """The parsed header; ``None`` when it is absent, untrusted or invalid (see
+        :attr:`error`)."""
+        context = self._context
+        if context is _UNRESOLVED:
+            context = self._resolve()
+        return context
+
+    @property
+    def error(self) -> InjectHeaderError | None:
+        """Why a present, trusted header gave no context; ``None`` otherwise."""
+        if self._context is _UNRESOLVED:
+            self._resolve()
+        return self._error
+
+    @property
+    def parsed(self) -> bool:
+        """Whether :attr:`context` has been worked out (the header is parsed at most once)."""
+        return self._context is not _UNRESOLVED
+
+    @property
+    def has_header(self) -> bool:
+        """Whether the request carried a ``soajsinjectobj`` header, trusted or not."""
+        if self._headers is not None:
+            self._scan()
+        return self._raw is not None
+
+    def _resolve(self) -> ContextData | None:
+        if self._headers is not None:
+            self._scan()
+        raw = self._raw
+        context = None
+        if raw is not None and self.trusted:
+            try:
+                context = parse_inject_header(raw, max_size=self.max_size)
+            except InjectHeaderError as exc:
+                self._error = exc
+                logger.warning(
+                    "ignored the soajsinjectobj header from %s (%s): %s", self.peer, exc.code, exc
+                )
+        self._context = context
+        return context
+
+    def _scan(self) -> None:
+        """Pick the values this class needs out of the ASGI headers, once."""
+        headers = self._headers
+        if headers is None:
+            return
+        self._headers = None
+        header_token = None
+        for name, value in headers:
+            if name == _INJECT_HEADER:
+                self._raw = value
+            elif name == _TRACEPARENT:
+                self._traceparent = value.decode("latin-1")
+            elif name == _TRACESTATE:
+                self._tracestate = value.decode("latin-1")
+            elif name == _ACCESS_TOKEN:
+                header_token = value.decode("latin-1")
+        self._access_token = query_access_token(self._query) or header_token
+
+
+def query_access_token(query: bytes | str) -> str | None:
+    """The ``access_token`` query parameter of a raw query string, if any."""
+    text = query.decode("latin-1") if isinstance(query, bytes) else query
+    if "access_token=" not in text:
+        return None
+    values = parse_qs(text, keep_blank_values=False).get("access_token")
+    return values[0] if values else None
+
+
+class Rejection(NamedTuple):
+    """Why the ``reject`` policy refuses a request: HTTP status, gateway error code, message."""
+
+    status: int
+    code: int
+    message: str
+
+    def body(self) -> bytes:
+        """The gateway's error body: ``{"result": false, "errors": {"codes", "details"}}``."""
+        payload = {
+            "result": False,
+            "errors": {
+                "codes": [self.code],
+                "details": [{"code": self.code, "message": self.message}],
+            },
+        }
+        return json.dumps(payload, separators=(",", ":")).encode()
+
+
+_MISSING = Rejection(403, 132, "A valid key is needed to access any API: no soajsinjectobj header")
+_UNTRUSTED = Rejection(
+    403,
+    132,
+    "A valid key is needed to access any API: the soajsinjectobj header did not come from a "
+    "trusted gateway",
+)
+_TOO_LARGE_STATUS: Final = 431
+_BAD_HEADER_STATUS: Final = 400
+_BAD_HEADER_CODE: Final = 135
+
+
+class HeaderGuard:
+    """The header policy of one middleware, from :class:`~soajs.settings.Settings`.
+
+    ``trusted_gateways`` (IPs/CIDRs) lists the peers that may send the header; empty trusts
+    every peer. Answers are cached per address (bounded), so the per-request cost is one
+    dictionary lookup. ``trust_header=False`` (public services) trusts no one, and then the
+    ``reject`` policy does not apply: such a service never gets a header it could use.
+
+    Args:
+        settings: ``header_policy``, ``trusted_gateways`` and ``max_inject_header_size``.
+        trust_header: whether the header may be trusted at all.
+    """
+
+    _CACHE_LIMIT: ClassVar[int] = 4096
+
+    def __init__(self, settings: Settings, *, trust_header: bool = True) -> None:
+        self.trust_header = trust_header
+        self.networks = settings.trusted_gateways
+        self.reject = trust_header and settings.header_policy == "reject"
+        self.max_size = settings.max_inject_header_size
+        self._cache: dict[str | None, bool] = {}
+
+    def is_trusted(self, peer: str | None) -> bool:
+        """Tell whether a header from ``peer`` (an IP; ``None`` for a Unix socket) is trusted."""
+        if not self.trust_header:
+            return False
+        if not self.networks:
+            return True
+        trusted = self._cache.get(peer)
+        if trusted is None:
+            trusted = self._in_networks(peer)
+            if len(self._cache) < self._CACHE_LIMIT:
+                self._cache[peer] = trusted
+        return trusted
+
+    def _in_networks(self, peer: str | None) -> bool:
+        if peer is None:
+            return False
+        try:
+            address = ipaddress.ip_address(peer.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.networks)
+
+    def note_untrusted(self, request: RequestContext) -> None:
+        """Log a header dropped because its peer is not a trusted gateway (never its content)."""
+        if self.trust_header and not request.trusted and request.has_header:
+            logger.warning("dropped a soajsinjectobj header from untrusted peer %s", request.peer)
+
+    def check(self, request: RequestContext) -> Rejection | None:
+        """Under the ``reject`` policy, why ``request`` must be refused; ``None`` to serve it.
+
+        This parses the header (the price of rejecting); the context stays cached.
+        """
+        if not self.reject:
+            return None
+        if not request.trusted and request.has_header:
+            return _UNTRUSTED
+        if request.context is not None:
+            return None
+        error = request.error
+        if error is None or error.code == "missing":
+            return _MISSING
+        status = _TOO_LARGE_STATUS if error.code == "too_large" else _BAD_HEADER_STATUS
+        return Rejection(status, _BAD_HEADER_CODE, f"Invalid soajsinjectobj header: {error}")
+
+
+def resolve_settings(settings: Settings | None, registry: object | None) -> Settings:
+    """The settings to use: the given ones, else the registry's, else the environment's."""
+    if settings is not None:
+        return settings
+    registry_settings = getattr(registry, "settings", None)
+    if isinstance(registry_settings, Settings):
+        return registry_settings
+    return Settings()
+
+
+class SoajsScope(dict[str, Any]):
+    """A copy of an ASGI scope in which ``"soajs"`` resolves to the request's context.
+
+    The key is virtual: it is computed from ``scope["soajs.request"]`` on ``[]``, ``get`` and
+    ``in`` (so the header is parsed only if a handler asks), and it is absent from iteration
+    and from plain-``dict`` copies, which keep ``"soajs.request"``. Lookups of every other key
+    stay plain ``dict`` lookups.
+    """
+
+    __slots__ = ()
+    _ALIAS: ClassVar[str] = ASGI_CONTEXT_KEY
+
+    def __missing__(self, key: str) -> Any:
+        if key == self._ALIAS:
+            context = self._context()
+            if context is not None:
+                return context
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``dict.get``, resolving the context key lazily."""
+        if key == self._ALIAS and not dict.__contains__(self, key):
+            context = self._context()
+            return default if context is None else context
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if key == self._ALIAS and not dict.__contains__(self, key):
+            return self._context() is not None
+        return dict.__contains__(self, key)
+
+    def _context(self) -> ContextData | None:
+        request = dict.get(self, REQUEST_KEY)
+        return request.context if isinstance(request, RequestContext) else None
+
+
+class SoajsEnviron(SoajsScope):
+    """A copy of a WSGI environ in which ``"soajs.context"`` resolves to the request's context."""
+
+    __slots__ = ()
+    _ALIAS: ClassVar[str] = WSGI_CONTEXT_KEY
+
+
+_current: ContextVar[RequestContext | None] = ContextVar("soajs_request", default=None)
+
+
+def current_request() -> RequestContext | None:
+    """The :class:`RequestContext` of the request being served, or ``None`` outside one."""
+    return _current.get()
+
+
+def current_context() -> ContextData | None:
+    """The SOAJS context of the request being served.
+
+    Returns ``None`` outside a request, or when the request has no valid, trusted header.
+    """
+    request = _current.get()
+    if request is None:
+        return None
+    return request.context
+
+
+def set_current_request(request: RequestContext | None) -> Token[RequestContext | None]:
+    """Make ``request`` current; pass the returned token to :func:`reset_current_request`."""
+    return _current.set(request)
+
+
+def reset_current_request(token: Token[RequestContext | None]) -> None:
+    """Restore what was current before the matching :func:`set_current_request`."""
+    _current.reset(token)
