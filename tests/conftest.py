@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
+# Our own suite uses the fixtures users get from soajs.testing (soajs_container, soajs_header...).
+pytest_plugins = ["soajs.testing"]
+
 # The shared fixtures live beside the repository (CI clones the repo next to shared/ too).
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
