@@ -1,0 +1,200 @@
+"""FastAPI integration: dependencies for the request context and a one-call app setup.
+
+::
+
+    from fastapi import FastAPI
+    from soajs.fastapi import SoajsContext, setup_soajs
+
+    app = FastAPI()
+    setup_soajs(app)
+
+    @app.get("/hello")
+    def hello(context: SoajsContext) -> dict[str, str]:
+        return {"tenant": context.tenant.code}
+
+:func:`setup_soajs` installs the pure ASGI middleware (which also answers ``/heartbeat``), the
+error handler of :func:`soajs_context`, and a lifespan, composed with the app's own, that
+starts the registry before the app serves, registers the service (``SOAJS_DEPLOY_MANUAL``) once
+its port accepts connections, and stops both at shutdown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import Depends, FastAPI, HTTPException, Request
+from starlette.responses import Response
+
+from soajs.asgi import SoajsASGIMiddleware
+from soajs.connector import ServiceConnector
+from soajs.container import ServiceLifecycle, SoajsContainer
+from soajs.context import Rejection, current_context, current_request
+from soajs.models.context import ContextData
+
+__all__ = [
+    "STATE_KEY",
+    "ContextRejected",
+    "SoajsConnector",
+    "SoajsContext",
+    "SoajsOptionalContext",
+    "context_rejected_handler",
+    "setup_soajs",
+    "soajs_connector",
+    "soajs_context",
+    "soajs_optional_context",
+]
+
+STATE_KEY = "soajs"
+"""Attribute of ``app.state`` that holds the :class:`~soajs.container.ServiceLifecycle`."""
+
+_NO_MIDDLEWARE = Rejection(
+    403,
+    132,
+    "A valid key is needed to access any API: no SOAJS middleware saw this request "
+    "(call soajs.fastapi.setup_soajs(app))",
+)
+_MISSING = Rejection(403, 132, "A valid key is needed to access any API: no soajsinjectobj header")
+_UNTRUSTED = Rejection(
+    403,
+    132,
+    "A valid key is needed to access any API: the soajsinjectobj header is not trusted here",
+)
+
+
+class ContextRejected(HTTPException):
+    """A handler needs the SOAJS context and the request has none (or an invalid one).
+
+    :func:`context_rejected_handler` (installed by :func:`setup_soajs`) answers it in the
+    gateway's error format, with the status and code the ``reject`` header policy uses (see
+    :mod:`soajs.asgi`). Without that handler FastAPI still answers with this status, never
+    500, and the same body under ``detail``.
+    """
+
+    def __init__(self, rejection: Rejection) -> None:
+        self.rejection = rejection
+        super().__init__(status_code=rejection.status, detail=json.loads(rejection.body()))
+
+
+async def context_rejected_handler(request: Request, exc: Exception) -> Response:
+    """Answer a :class:`ContextRejected` with the gateway's error body."""
+    if not isinstance(exc, ContextRejected):
+        raise exc
+    return Response(
+        exc.rejection.body(), status_code=exc.status_code, media_type="application/json"
+    )
+
+
+def soajs_optional_context() -> ContextData | None:
+    """Dependency: the request's SOAJS context, or ``None`` when it has none."""
+    return current_context()
+
+
+def soajs_context() -> ContextData:
+    """Dependency: the request's SOAJS context.
+
+    Raises:
+        ContextRejected: no SOAJS middleware, no header, or one that is invalid or untrusted.
+    """
+    request = current_request()
+    if request is None:
+        raise ContextRejected(_NO_MIDDLEWARE)
+    context = request.context
+    if context is not None:
+        return context
+    if request.has_header and not request.trusted:
+        raise ContextRejected(_UNTRUSTED)
+    error = request.error
+    if error is None or error.code == "missing":
+        raise ContextRejected(_MISSING)
+    status = 431 if error.code == "too_large" else 400
+    raise ContextRejected(Rejection(status, 135, f"Invalid soajsinjectobj header: {error}"))
+
+
+def soajs_connector(request: Request) -> ServiceConnector:
+    """Dependency: a :class:`~soajs.ServiceConnector` for the request's calls to other services.
+
+    It comes from the container's ``connector`` provider when :func:`setup_soajs` was used.
+    """
+    lifecycle: ServiceLifecycle | None = getattr(request.app.state, STATE_KEY, None)
+    if lifecycle is None:
+        return ServiceConnector()
+    connector: ServiceConnector = lifecycle.container.connector()
+    return connector
+
+
+SoajsContext = Annotated[ContextData, Depends(soajs_context)]
+"""``context: SoajsContext``: the request's context; a gateway-format error when absent."""
+
+SoajsOptionalContext = Annotated[ContextData | None, Depends(soajs_optional_context)]
+"""``context: SoajsOptionalContext``: the request's context or ``None``."""
+
+SoajsConnector = Annotated[ServiceConnector, Depends(soajs_connector)]
+"""``connector: SoajsConnector``: a connector bound to the request."""
+
+
+def setup_soajs(
+    app: FastAPI,
+    container: SoajsContainer | None = None,
+    *,
+    register: bool | None = None,
+    heartbeat: bool = True,
+    trust_header: bool | None = None,
+) -> SoajsContainer:
+    """Make ``app`` a SOAJS service.
+
+    Installs :class:`~soajs.asgi.SoajsASGIMiddleware` (answering ``/heartbeat`` unless
+    ``heartbeat`` is false), the :class:`ContextRejected` handler, and a lifespan wrapped around
+    the app's own: the registry starts before the app's lifespan and stops after it, and the
+    registration runs in a background thread once the port accepts connections (an ASGI
+    server finishes the lifespan startup *before* it listens).
+
+    Override the container's providers (e.g. ``container.registry.override(fake)``) before
+    calling this: the middleware gets the registry now.
+
+    Args:
+        app: the FastAPI application.
+        container: the providers to use; a new :class:`SoajsContainer` by default.
+        register: register with the gateway; ``None`` follows ``SOAJS_DEPLOY_MANUAL``.
+        heartbeat: answer ``GET /heartbeat`` with 200 in the middleware.
+        trust_header: whether the ``soajsinjectobj`` header may be trusted; by default it is
+            unless the service config says ``extKeyRequired: false`` (a public service).
+
+    Returns:
+        The container, ready for ``container.wire(...)``.
+    """
+    container = container if container is not None else SoajsContainer()
+    lifecycle = ServiceLifecycle(container, register=register)
+    setattr(app.state, STATE_KEY, lifecycle)
+    app.add_middleware(
+        SoajsASGIMiddleware,
+        settings=container.settings(),
+        registry=container.registry(),
+        trust_header=lifecycle.ext_key_required if trust_header is None else trust_header,
+        heartbeat=heartbeat,
+    )
+    app.add_exception_handler(ContextRejected, context_rejected_handler)
+    app.router.lifespan_context = _with_registry(app.router.lifespan_context, lifecycle)
+    return container
+
+
+def _with_registry(
+    lifespan: Callable[[Any], AbstractAsyncContextManager[Any]],
+    lifecycle: ServiceLifecycle,
+) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
+    """Wrap a lifespan so the registry runs around it."""
+
+    @asynccontextmanager
+    async def soajs_lifespan(app: Any) -> AsyncIterator[Any]:
+        await anyio.to_thread.run_sync(lifecycle.start)
+        try:
+            async with lifespan(app) as state:
+                lifecycle.register_when_listening()
+                yield state
+        finally:
+            await anyio.to_thread.run_sync(lifecycle.stop)
+
+    return soajs_lifespan
