@@ -1,0 +1,64 @@
+"""The seed's import path: ``from soajs.middleware import SOAJSMiddleware, get_soajs_context``.
+
+``SOAJSMiddleware`` is :class:`soajs.asgi.SoajsASGIMiddleware`, ``SOAJSWSGIMiddleware`` is
+:class:`soajs.wsgi.SoajsWSGIMiddleware`, and ``ServiceConnector`` is
+:class:`soajs.connector.ServiceConnector` (imported on first use).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from soajs.asgi import SoajsASGIMiddleware, SOAJSMiddleware
+from soajs.context import ASGI_CONTEXT_KEY, REQUEST_KEY, WSGI_CONTEXT_KEY, RequestContext
+from soajs.models.context import ContextData
+from soajs.wsgi import SOAJSWSGIMiddleware, SoajsWSGIMiddleware
+
+if TYPE_CHECKING:
+    from soajs.connector import ServiceConnector
+
+__all__ = [
+    "SOAJSMiddleware",
+    "SOAJSWSGIMiddleware",
+    "ServiceConnector",
+    "SoajsASGIMiddleware",
+    "SoajsWSGIMiddleware",
+    "get_soajs_context",
+]
+
+
+def get_soajs_context(request: Any) -> ContextData | None:
+    """The SOAJS context of a framework request, or ``None`` when it has none.
+
+    Works with a Starlette/FastAPI ``Request`` (its ``scope``), a Flask/werkzeug request (its
+    ``environ``), a Django request handled by :class:`soajs.django.SoajsMiddleware`
+    (``request.soajs``), or a bare ASGI scope or WSGI environ. The header is parsed here if
+    nothing read it before.
+    """
+    for attribute, alias in (("scope", ASGI_CONTEXT_KEY), ("environ", WSGI_CONTEXT_KEY)):
+        mapping = getattr(request, attribute, None)
+        if isinstance(mapping, dict):
+            return _from_mapping(mapping, alias)
+    if isinstance(request, dict):
+        alias = ASGI_CONTEXT_KEY if "type" in request else WSGI_CONTEXT_KEY
+        return _from_mapping(request, alias)
+    found = getattr(request, "soajs", None)
+    return found if isinstance(found, ContextData) else None
+
+
+def _from_mapping(mapping: dict[str, Any], alias: str) -> ContextData | None:
+    found = mapping.get(REQUEST_KEY)
+    if isinstance(found, RequestContext):
+        return found.context
+    stored = mapping.get(alias)
+    return stored if isinstance(stored, ContextData) else None
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``ServiceConnector`` from :mod:`soajs.connector` on first use."""
+    if name == "ServiceConnector":
+        value = importlib.import_module("soajs.connector").ServiceConnector
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'soajs.middleware' has no attribute {name!r}")

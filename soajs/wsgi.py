@@ -1,0 +1,128 @@
+"""PEP 3333 middleware: the SOAJS request context for Flask or any WSGI app.
+
+The same semantics as :mod:`soajs.asgi` (header policy, trusted gateways, error codes,
+``trust_header``, ``/heartbeat``), for WSGI. Per request it captures the ``soajsinjectobj``
+value (a Latin-1 ``str``, per PEP 3333), ``access_token`` (query string, then header),
+``traceparent``/``tracestate`` and ``REMOTE_ADDR`` into a
+:class:`~soajs.context.RequestContext`, makes it current for the app call, and passes a copy of
+the environ (:class:`~soajs.context.SoajsEnviron`) where ``environ["soajs.request"]`` is the
+request context and ``environ["soajs.context"]`` the parsed
+:class:`~soajs.models.context.ContextData` (the seed's key), parsed on first read.
+
+The current request is reset when the app returns its response iterable; a streamed body read
+after that finds the context in ``environ["soajs.context"]`` (Flask: keep the request context
+with ``stream_with_context``).
+
+Some WSGI servers drop headers whose names contain ``_`` (gunicorn by default), so an
+``access_token`` *header* may never arrive; the ``?access_token=`` query form always does.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+from soajs.context import (
+    REQUEST_KEY,
+    HeaderGuard,
+    RequestContext,
+    SoajsEnviron,
+    query_access_token,
+    reset_current_request,
+    resolve_settings,
+    set_current_request,
+)
+from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_wsgi_heartbeat
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from soajs._asgi_types import StartResponse, WSGIApplication, WSGIEnvironment
+    from soajs.settings import Settings
+
+__all__ = ["SOAJSWSGIMiddleware", "SoajsWSGIMiddleware"]
+
+logger = logging.getLogger("soajs.wsgi")
+
+
+class SoajsWSGIMiddleware:
+    """Give every request its SOAJS context (see :mod:`soajs.asgi` for the policy).
+
+    Args:
+        app: the WSGI application to wrap (Flask: ``app.wsgi_app``).
+        registry: the service's :class:`~soajs.RegistryManager`; it names the heartbeat reply.
+            Positional, as in the seed: ``SOAJSWSGIMiddleware(app.wsgi_app, registry)``.
+        settings: header policy, trusted gateways and size limit; by default the registry's
+            settings, else read from the ``SOAJS_*`` environment variables.
+        trust_header: ``False`` for a public (``extKeyRequired: false``) service.
+        heartbeat: answer ``GET``/``HEAD /heartbeat`` with 200 before the app sees it.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        registry: object | None = None,
+        *,
+        settings: Settings | None = None,
+        trust_header: bool = True,
+        heartbeat: bool = True,
+    ) -> None:
+        self.app = app
+        self.registry = registry
+        self.settings = resolve_settings(settings, registry)
+        self.guard = HeaderGuard(self.settings, trust_header=trust_header)
+        service_name = getattr(registry, "service_name", None) or self.settings.service_name
+        self.heartbeat: WSGIApplication | None = None
+        if heartbeat:
+            self.heartbeat = make_wsgi_heartbeat(
+                service_name if isinstance(service_name, str) else None
+            )
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one request."""
+        path = environ.get("PATH_INFO", "")
+        if (
+            self.heartbeat is not None
+            and path == HEARTBEAT_PATH
+            and is_heartbeat(environ.get("REQUEST_METHOD", "GET"), path)
+        ):
+            return self.heartbeat(environ, start_response)
+
+        guard = self.guard
+        peer = environ.get("REMOTE_ADDR") or None
+        trusted = guard.is_trusted(peer)
+        request = RequestContext(
+            environ.get("HTTP_SOAJSINJECTOBJ"),
+            access_token=query_access_token(environ.get("QUERY_STRING", ""))
+            or environ.get("HTTP_ACCESS_TOKEN"),
+            traceparent=environ.get("HTTP_TRACEPARENT"),
+            tracestate=environ.get("HTTP_TRACESTATE"),
+            peer=peer,
+            trusted=trusted,
+            max_size=guard.max_size,
+        )
+        if not trusted:
+            guard.note_untrusted(request)
+        if guard.reject:
+            refused = guard.check(request)
+            if refused is not None:
+                logger.info("refused a request (%s): %s", refused.code, refused.message)
+                body = refused.body()
+                start_response(
+                    f"{refused.status} {HTTPStatus(refused.status).phrase}",
+                    [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+                )
+                return [body]
+
+        environ = SoajsEnviron(environ)
+        environ[REQUEST_KEY] = request
+        token = set_current_request(request)
+        try:
+            return self.app(environ, start_response)
+        finally:
+            reset_current_request(token)
+
+
+SOAJSWSGIMiddleware = SoajsWSGIMiddleware
+"""The seed's name: ``app.wsgi_app = SOAJSWSGIMiddleware(app.wsgi_app, registry)``."""

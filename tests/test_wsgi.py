@@ -1,0 +1,305 @@
+"""SoajsWSGIMiddleware with a real Flask app: its test client and a werkzeug server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from flask import Flask, jsonify, request
+from inject_headers import HEADERS, SECURE_URAC_JWT
+from werkzeug.serving import make_server
+
+from soajs import current_context
+from soajs.context import REQUEST_KEY, RequestContext, current_request
+from soajs.inject import parse_inject_header
+from soajs.middleware import get_soajs_context
+from soajs.settings import Settings
+from soajs.wsgi import SOAJSWSGIMiddleware, SoajsWSGIMiddleware
+
+MINIMAL: dict[str, Any] = {
+    "tenant": {"id": "t1", "code": "TTEN", "name": "Caf\u00e9"},
+    "key": {"config": {}, "iKey": "ikey-secret", "eKey": "ekey-secret"},
+    "application": {"package": "TPROD_BASIC"},
+}
+SEEN: list[RequestContext] = []
+
+
+def header_text(data: dict[str, Any]) -> str:
+    """JSON.stringify output, as the Latin-1 text a WSGI server puts in the environ."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def flask_app(**options: Any) -> Flask:
+    """A Flask app behind the middleware."""
+    app = Flask(__name__)
+
+    @app.route("/")
+    def dump() -> Any:
+        context = request.environ.get("soajs.context")
+        rc = request.environ[REQUEST_KEY]
+        return jsonify(
+            context=None if context is None else context.model_dump(mode="json", by_alias=True),
+            same_everywhere=context is current_context() is get_soajs_context(request),
+            in_environ="soajs.context" in request.environ,
+            error=None if rc.error is None else rc.error.code,
+            access_token=rc.access_token,
+            traceparent=rc.traceparent,
+            tracestate=rc.tracestate,
+            peer=rc.peer,
+        )
+
+    @app.route("/untouched")
+    def untouched() -> str:
+        SEEN.append(request.environ[REQUEST_KEY])
+        return "ok"
+
+    @app.route("/code")
+    def code() -> str:
+        context = current_context()
+        return context.tenant.code if context is not None else "-"
+
+    @app.route("/heartbeat", methods=["POST"])
+    def post_heartbeat() -> str:
+        return "app"
+
+    options.setdefault("settings", Settings())
+    app.wsgi_app = SoajsWSGIMiddleware(app.wsgi_app, **options)  # type: ignore[method-assign]
+    return app
+
+
+def get(app: Flask, path: str = "/", header: str | None = None, **kwargs: Any) -> Any:
+    """One request through Flask's test client."""
+    headers = kwargs.pop("headers", {})
+    if header is not None:
+        headers["soajsinjectobj"] = header
+    return app.test_client().get(path, headers=headers, **kwargs)
+
+
+def body_context(response: Any) -> Any:
+    """The context the view reported."""
+    assert response.status_code == 200, response.text
+    return (
+        response.json()["context"]
+        if isinstance(response, httpx.Response)
+        else (response.get_json()["context"])
+    )
+
+
+@pytest.fixture
+def served() -> Iterator[str]:
+    """A threaded werkzeug server on a free 127.0.0.1 port, serving the Flask app."""
+    server = make_server("127.0.0.1", 0, flask_app(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+class TestFixtureHeaders:
+    @pytest.mark.parametrize("name", sorted(HEADERS))
+    def test_every_fixture_header_reaches_the_view(self, name: str) -> None:
+        """Every fixture header gives the view the same context as parsing it directly."""
+        text = HEADERS[name]
+        response = get(flask_app(), header=text)
+        expected = parse_inject_header(text).model_dump(mode="json", by_alias=True)
+        assert body_context(response) == expected
+        assert response.get_json()["same_everywhere"] is True
+        assert response.get_json()["in_environ"] is True
+
+    def test_latin1_tenant_name(self) -> None:
+        """A Latin-1 character in the tenant name arrives as 'é', not a 500."""
+        response = get(flask_app(), header=header_text(MINIMAL))
+        assert body_context(response)["tenant"]["name"] == "Café"
+
+    def test_latin1_bytes_through_a_real_server(self, served: str) -> None:
+        """The byte 0xE9 sent over HTTP reads as 'é' through werkzeug's server."""
+        raw = header_text(MINIMAL).encode("latin-1")
+        assert b"Caf\xe9" in raw
+        response = httpx.get(served + "/", headers={"soajsinjectobj": raw})
+        assert body_context(response)["tenant"]["name"] == "Café"
+
+    def test_request_values_are_captured(self) -> None:
+        """access_token (query first), traceparent, tracestate and REMOTE_ADDR are captured."""
+        headers = {
+            "access_token": "from-header",
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "tracestate": "congo=t61rcWkgMzE",
+        }
+        app = flask_app()
+        data = get(app, "/?access_token=from-query", HEADERS[SECURE_URAC_JWT], headers=headers)
+        data = data.get_json()
+        assert data["access_token"] == "from-query"
+        assert data["traceparent"].startswith("00-0af7651916cd43dd")
+        assert data["tracestate"] == "congo=t61rcWkgMzE"
+        assert data["peer"] == "127.0.0.1"
+        response = get(app, headers={"access_token": "from-header"})
+        assert response.get_json()["access_token"] == "from-header"
+
+
+class TestLaziness:
+    def test_unread_header_is_never_parsed(self) -> None:
+        """A view that never reads the context leaves the header unparsed."""
+        SEEN.clear()
+        assert get(flask_app(), "/untouched", "{bad").text == "ok"
+        [captured] = SEEN
+        assert captured.parsed is False
+        assert captured.context is None
+        assert captured.error is not None
+
+    def test_current_context_is_reset_after_the_request(self) -> None:
+        """After the request, nothing is current any more."""
+        assert get(flask_app(), "/code", header_text(MINIMAL)).text == "TTEN"
+        assert current_request() is None
+        assert current_context() is None
+
+
+class TestIgnorePolicy:
+    @pytest.mark.parametrize(
+        ("value", "error"),
+        [
+            (None, None),
+            ("", "missing"),
+            ("null", "malformed"),
+            ("[1,2]", "malformed"),
+            ("{not json", "malformed"),
+            ('{"tenant":1}', "invalid"),
+            ('{"tenant":{"id":"t","code":"C"},"key":{"iKey":1}}', "invalid"),
+            ("{" + " " * 70000 + "}", "too_large"),
+        ],
+    )
+    def test_bad_header_gives_no_context(self, value: str | None, error: str | None) -> None:
+        """Missing, malformed, invalid or oversized headers pass through without context."""
+        response = get(flask_app(), header=value)
+        assert body_context(response) is None
+        assert response.get_json()["in_environ"] is False
+        assert response.get_json()["error"] == error
+
+    def test_invalid_header_is_logged_without_content(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An invalid header is logged with its error code, never its content."""
+        caplog.set_level(logging.WARNING, logger="soajs")
+        get(flask_app(), header='{"tenant":{"id":"t"},"key":{"iKey":"SECRET-IKEY","eKey":"e"}}')
+        assert "invalid" in caplog.text
+        assert "SECRET-IKEY" not in caplog.text
+
+
+class TestRejectPolicy:
+    @pytest.mark.parametrize(
+        ("value", "status", "code"),
+        [
+            (None, 403, 132),
+            ("", 403, 132),
+            ("null", 400, 135),
+            ("[]", 400, 135),
+            ("{not json", 400, 135),
+            ('{"tenant":{"id":"t","code":"C"}}', 400, 135),
+            ("{" + " " * 70000 + "}", 431, 135),
+        ],
+    )
+    def test_bad_header_is_refused_in_gateway_format(
+        self, value: str | None, status: int, code: int
+    ) -> None:
+        """Under reject, a request without a usable header gets the gateway's error body."""
+        response = get(flask_app(settings=Settings(header_policy="reject")), header=value)
+        assert response.status_code == status
+        assert response.headers["Content-Type"] == "application/json"
+        body = response.get_json()
+        assert body["result"] is False
+        assert body["errors"]["codes"] == [code]
+        assert body["errors"]["details"][0]["code"] == code
+        assert body["errors"]["details"][0]["message"]
+
+    def test_valid_header_is_served(self) -> None:
+        """Under reject, a valid header reaches the view."""
+        app = flask_app(settings=Settings(header_policy="reject"))
+        assert body_context(get(app, header=header_text(MINIMAL)))["tenant"]["code"] == "TTEN"
+
+    def test_heartbeat_is_answered_without_header(self) -> None:
+        """The gateway's header-less health check gets 200 even under reject."""
+        response = get(flask_app(settings=Settings(header_policy="reject")), "/heartbeat")
+        assert response.status_code == 200
+        assert response.get_json()["result"] is True
+
+    def test_untrusted_peer_is_refused(self) -> None:
+        """Under reject, a header from an untrusted peer is refused with 403/132."""
+        settings = Settings(trusted_gateways="10.0.0.0/8", header_policy="reject")
+        response = get(
+            flask_app(settings=settings),
+            header=header_text(MINIMAL),
+            environ_base={"REMOTE_ADDR": "192.0.2.7"},
+        )
+        assert response.status_code == 403
+        assert response.get_json()["errors"]["codes"] == [132]
+
+
+class TestTrust:
+    @pytest.mark.parametrize(
+        ("networks", "peer", "trusted"),
+        [
+            ("127.0.0.1", "127.0.0.1", True),
+            ("10.0.0.0/8", "10.1.2.3", True),
+            ("10.0.0.0/8", "127.0.0.1", False),
+            ("10.0.0.0/8", "", False),
+            ("", "203.0.113.9", True),
+        ],
+    )
+    def test_trusted_gateways_allowlist(self, networks: str, peer: str, trusted: bool) -> None:
+        """Only peers inside trusted_gateways may send the header; others' is dropped."""
+        app = flask_app(settings=Settings(trusted_gateways=networks))
+        response = get(app, header=header_text(MINIMAL), environ_base={"REMOTE_ADDR": peer})
+        assert (body_context(response) is not None) is trusted
+
+    def test_trust_header_false_drops_the_header(self) -> None:
+        """A public service (trust_header=False) never trusts the header."""
+        response = get(flask_app(trust_header=False), header=header_text(MINIMAL))
+        assert body_context(response) is None
+        assert response.get_json()["error"] is None
+
+
+class TestConcurrency:
+    def test_threads_never_share_context(self, served: str) -> None:
+        """8 threads x 50 requests with different headers each see only their own context."""
+        codes = [f"T{index:03d}" for index in range(400)]
+
+        with httpx.Client(base_url=served) as client:
+
+            def call(code: str) -> str:
+                data = {**MINIMAL, "tenant": {"id": code, "code": code}}
+                return client.get("/code", headers={"soajsinjectobj": header_text(data)}).text
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                seen = list(pool.map(call, codes))
+        assert seen == codes
+
+
+class TestPassThrough:
+    def test_heartbeat_post_reaches_the_app(self) -> None:
+        """Only GET/HEAD /heartbeat are answered by the middleware."""
+        assert flask_app().test_client().post("/heartbeat").text == "app"
+
+    def test_heartbeat_can_be_disabled(self) -> None:
+        """heartbeat=False leaves /heartbeat to the app."""
+        assert get(flask_app(heartbeat=False), "/heartbeat").status_code == 405
+
+    def test_seed_signature(self) -> None:
+        """The seed passes the registry positionally; its settings are used."""
+
+        class Registry:
+            settings = Settings(header_policy="reject")
+            service_name = "svc"
+
+        app = Flask(__name__)
+        middleware = SOAJSWSGIMiddleware(app.wsgi_app, Registry())
+        assert SOAJSWSGIMiddleware is SoajsWSGIMiddleware
+        assert middleware.settings is Registry.settings
+        assert middleware.guard.reject is True
