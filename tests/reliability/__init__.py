@@ -1,0 +1,1 @@
+"""Reliability and security tests: faults, concurrency, fork safety, trust boundary, secrets."""
