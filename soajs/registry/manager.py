@@ -546,6 +546,8 @@ class RegistryManager:
         self._next_reload_at = time.monotonic() + retry_delay(
             failures, reload_interval(self._registry)
         )
+        # A failed explicit reload() must bring the sleeping thread's retry forward too.
+        self._wake.set()
 
     def _load_at_startup(self) -> None:
         deadline = time.monotonic() + self._startup_wait
