@@ -1,0 +1,112 @@
+"""Flask integration: the :class:`Soajs` extension and :func:`current_context`.
+
+::
+
+    from flask import Flask
+    from soajs.flask import Soajs, current_context
+
+    app = Flask(__name__)
+    soajs = Soajs(app)
+
+    @app.get("/hello")
+    def hello() -> dict[str, str | None]:
+        context = current_context()
+        return {"tenant": context.tenant.code if context else None}
+
+The extension wraps ``app.wsgi_app`` with :class:`~soajs.wsgi.SoajsWSGIMiddleware` (which also
+answers ``/heartbeat``), so every request, including Flask's test client, sets the context that
+:func:`current_context` and the container's ``context`` provider return.
+
+When things happen (Flask has no start-up hook that runs once the server listens):
+
+* the registry starts on the first request, or when the registration thread is about to
+  register, whichever comes first. No network happens at import or ``init_app`` time, and a
+  server that forks workers after loading the app (gunicorn ``--preload``) starts one registry
+  per worker, in the worker;
+* with ``SOAJS_DEPLOY_MANUAL``, ``init_app`` starts a daemon thread that waits until the
+  service port accepts connections, then registers (and re-registers periodically);
+* :meth:`Soajs.stop` stops both; it also runs at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+from typing import TYPE_CHECKING
+
+from flask import Flask, has_request_context, request
+
+from soajs.container import ServiceLifecycle, SoajsContainer
+from soajs.context import RequestContext
+from soajs.context import current_context as _current_context
+from soajs.wsgi import SoajsWSGIMiddleware
+
+if TYPE_CHECKING:
+    from soajs.models.context import ContextData
+
+__all__ = ["EXTENSION_KEY", "Soajs", "current_context"]
+
+EXTENSION_KEY = "soajs"
+"""Key of the extension in ``app.extensions``."""
+
+
+class Soajs:
+    """Make a Flask app a SOAJS service.
+
+    Args:
+        app: the application; or call :meth:`init_app` later.
+        container: the providers to use; a new :class:`~soajs.container.SoajsContainer` by
+            default. Override its providers (e.g. ``registry``) before :meth:`init_app`.
+        register: register with the gateway; ``None`` follows ``SOAJS_DEPLOY_MANUAL``.
+        heartbeat: answer ``GET /heartbeat`` with 200 in the middleware.
+        trust_header: whether the ``soajsinjectobj`` header may be trusted; by default it is
+            unless the service config says ``extKeyRequired: false`` (a public service).
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        container: SoajsContainer | None = None,
+        *,
+        register: bool | None = None,
+        heartbeat: bool = True,
+        trust_header: bool | None = None,
+    ) -> None:
+        self.container = container if container is not None else SoajsContainer()
+        self.lifecycle = ServiceLifecycle(self.container, register=register)
+        self.heartbeat = heartbeat
+        self.trust_header = trust_header
+        self._exit_hook = False
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Install the middleware and the registry's start and stop on ``app``."""
+        app.extensions[EXTENSION_KEY] = self
+        trust_header = self.trust_header
+        if trust_header is None:
+            trust_header = self.lifecycle.ext_key_required
+        app.wsgi_app = SoajsWSGIMiddleware(  # type: ignore[method-assign]
+            app.wsgi_app,
+            self.container.registry(),
+            settings=self.container.settings(),
+            trust_header=trust_header,
+            heartbeat=self.heartbeat,
+        )
+        app.before_request(self.lifecycle.start)
+        self.lifecycle.register_when_listening()
+        if not self._exit_hook:
+            atexit.register(self.stop)
+            self._exit_hook = True
+
+    def stop(self) -> None:
+        """Stop the registration thread and the registry's background reload."""
+        self.lifecycle.stop()
+
+
+def current_context() -> ContextData | None:
+    """The SOAJS context of the current Flask request, or ``None``."""
+    if has_request_context():
+        found = request.environ.get(RequestContext.ENVIRON_KEY)
+        if isinstance(found, RequestContext):
+            return found.context
+    return _current_context()

@@ -1,0 +1,270 @@
+"""soajs.flask: the Soajs extension, current_context, container wiring and registration."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from dependency_injector.wiring import Provide, inject
+from flask import Flask, jsonify
+from flask.testing import FlaskClient
+from inject_headers import HEADERS
+from pytest_httpserver import HTTPServer
+from werkzeug.serving import make_server
+
+from soajs.connector import ServiceConnector
+from soajs.container import SoajsContainer
+from soajs.flask import EXTENSION_KEY, Soajs, current_context
+from soajs.inject import parse_inject_header
+from soajs.models.context import ContextData
+from soajs.models.service_config import Config
+from soajs.registry.manager import RegistryManager
+from soajs.settings import Settings
+from soajs.testing import DEFAULT_REGISTRY, FakeRegistryManager, build_inject_header
+
+
+def dump(context: ContextData) -> dict[str, Any]:
+    data: dict[str, Any] = context.model_dump(mode="json", by_alias=True)
+    data["@raw"] = context.raw_header
+    return data
+
+
+def dump_view() -> Any:
+    context = current_context()
+    if context is None:
+        return jsonify(None)
+    return jsonify(dump(context))
+
+
+@inject
+def injected_view(
+    context: ContextData | None = Provide[SoajsContainer.context],
+    registry: RegistryManager = Provide[SoajsContainer.registry],
+    connector: ServiceConnector = Provide[SoajsContainer.connector],
+) -> Any:
+    return jsonify(
+        tenant=context.tenant.code if context is not None else None,
+        environment=registry.registry.environment,
+        connector_tenant=connector.context.tenant.code if connector.context else None,
+    )
+
+
+def make_app(container: SoajsContainer, **options: Any) -> tuple[Flask, Soajs]:
+    app = Flask(__name__)
+    extension = Soajs(app, container=container, **options)
+    app.add_url_rule("/dump", view_func=dump_view)
+    app.add_url_rule("/injected", view_func=injected_view)
+    container.wire(modules=[__name__])
+    return app, extension
+
+
+@pytest.fixture
+def app(soajs_container: SoajsContainer) -> Iterator[Flask]:
+    flask_app, extension = make_app(soajs_container)
+    try:
+        yield flask_app
+    finally:
+        extension.stop()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def as_environ_text(raw: bytes) -> str:
+    """A header value as PEP 3333 puts it in the environ: its bytes, decoded as Latin-1."""
+    return raw.decode("latin-1")
+
+
+class TestContext:
+    @pytest.mark.parametrize("name", sorted(HEADERS))
+    def test_every_fixture_header_gives_the_parsed_context(
+        self, client: FlaskClient, name: str
+    ) -> None:
+        """Each fixture header reaches the view as exactly the parser's ContextData."""
+        raw = HEADERS[name]
+        response = client.get("/dump", headers={"soajsinjectobj": raw})
+        assert response.status_code == 200
+        expected = json.loads(json.dumps(dump(parse_inject_header(raw))))
+        assert response.get_json() == expected
+
+    def test_latin1_tenant_name(self, client: FlaskClient) -> None:
+        """A Latin-1 é in the tenant name arrives as é."""
+        raw = build_inject_header(tenant_name="Café")
+        response = client.get("/dump", headers={"soajsinjectobj": as_environ_text(raw)})
+        assert response.get_json()["tenant"]["name"] == "Café"
+
+    def test_no_header_no_context(self, client: FlaskClient) -> None:
+        """Without a header current_context() is None and the view still runs."""
+        response = client.get("/dump")
+        assert response.status_code == 200
+        assert response.get_json() is None
+
+    def test_current_context_outside_a_request(self) -> None:
+        """Outside any request current_context() is None."""
+        assert current_context() is None
+
+    def test_extension_is_registered(self, app: Flask) -> None:
+        """The extension is findable in app.extensions."""
+        assert isinstance(app.extensions[EXTENSION_KEY], Soajs)
+
+    def test_init_app_later(self, soajs_container: SoajsContainer, soajs_header: bytes) -> None:
+        """Soajs(container=...).init_app(app) works like Soajs(app, ...)."""
+        extension = Soajs(container=soajs_container)
+        app = Flask(__name__)
+        extension.init_app(app)
+        app.add_url_rule("/dump", view_func=dump_view)
+        try:
+            response = app.test_client().get(
+                "/dump", headers={"soajsinjectobj": as_environ_text(soajs_header)}
+            )
+        finally:
+            extension.stop()
+        assert response.get_json()["tenant"]["code"] == "TTEN"
+
+    def test_public_service_does_not_trust_the_header(self, soajs_header: bytes) -> None:
+        """With extKeyRequired false the header is never trusted."""
+        container = SoajsContainer()
+        container.registry.override(FakeRegistryManager())
+        container.service_config.override(
+            Config(name="pub", group="g", port=4100, extKeyRequired=False)
+        )
+        app, extension = make_app(container)
+        try:
+            response = app.test_client().get(
+                "/dump", headers={"soajsinjectobj": as_environ_text(soajs_header)}
+            )
+        finally:
+            extension.stop()
+        assert response.get_json() is None
+
+
+class TestWiring:
+    def test_view_gets_context_registry_and_connector(self, client: FlaskClient) -> None:
+        """@inject with Provide in a Flask view sees the request's context and the registry."""
+        header = as_environ_text(build_inject_header(tenant_code="FLASK"))
+        response = client.get("/injected", headers={"soajsinjectobj": header})
+        assert response.get_json() == {
+            "tenant": "FLASK",
+            "environment": "dev",
+            "connector_tenant": "FLASK",
+        }
+
+    def test_concurrent_requests_keep_their_own_context(self, app: Flask) -> None:
+        """Views served at once in many threads each see their own tenant."""
+        results: dict[str, str | None] = {}
+        lock = threading.Lock()
+
+        def call(code: str) -> None:
+            header = as_environ_text(build_inject_header(tenant_code=code))
+            reply = app.test_client().get("/injected", headers={"soajsinjectobj": header})
+            with lock:
+                results[code] = reply.get_json()["tenant"]
+
+        threads = [threading.Thread(target=call, args=(f"T{index}",)) for index in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert results == {f"T{index}": f"T{index}" for index in range(20)}
+
+
+class TestRegistry:
+    def test_heartbeat(self, client: FlaskClient) -> None:
+        """GET /heartbeat answers 200 without a header."""
+        response = client.get("/heartbeat")
+        assert response.status_code == 200
+        assert response.get_json()["result"] is True
+
+    def test_registry_starts_on_the_first_request(self) -> None:
+        """init_app touches no network; the first request starts the registry; stop stops it."""
+        fake = FakeRegistryManager(autostart=False)
+        container = SoajsContainer()
+        container.registry.override(fake)
+        app, extension = make_app(container)
+        assert fake.fetches == 0
+        app.test_client().get("/dump")
+        app.test_client().get("/dump")
+        assert fake.fetches == 1
+        extension.stop()
+        assert extension.lifecycle.started is False
+
+    def test_heartbeat_does_not_start_the_registry(self) -> None:
+        """The gateway's health check is answered without loading the registry."""
+        fake = FakeRegistryManager(autostart=False)
+        container = SoajsContainer()
+        container.registry.override(fake)
+        app, extension = make_app(container)
+        try:
+            assert app.test_client().get("/heartbeat").status_code == 200
+            assert fake.fetches == 0
+        finally:
+            extension.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@contextlib.contextmanager
+def serve(app: Flask, port: int) -> Iterator[None]:
+    """Serve ``app`` with werkzeug in a thread on 127.0.0.1:port."""
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+class TestRegistration:
+    def test_registers_with_a_real_gateway_once_served(self, httpserver: HTTPServer) -> None:
+        """With deploy_manual, the extension registers once a server listens on the port."""
+        port = free_port()
+        registered = threading.Event()
+        httpserver.expect_request("/getRegistry").respond_with_json(
+            {"result": True, "data": DEFAULT_REGISTRY}
+        )
+
+        def on_register(request: Any) -> Any:
+            from werkzeug import Response
+
+            registered.set()
+            reply = {"result": True, "data": {"group": "test", "port": port}}
+            return Response(json.dumps(reply), content_type="application/json")
+
+        httpserver.expect_request("/register", method="POST").respond_with_handler(on_register)
+        container = SoajsContainer()
+        container.settings.override(
+            Settings(
+                registry_api=f"127.0.0.1:{httpserver.port}",
+                deploy_manual=True,
+                reregister_interval=0,
+            )
+        )
+        container.service_config.override(Config(name="flasky", group="test", port=port))
+        app, extension = make_app(container)
+        try:
+            assert not registered.is_set()
+            with serve(app, port):
+                assert registered.wait(20)
+                beat = httpx.get(f"http://127.0.0.1:{port}/heartbeat", timeout=5)
+        finally:
+            extension.stop()
+        assert beat.status_code == 200
+        paths = [request.path for request, _ in httpserver.log]
+        assert paths == ["/getRegistry", "/register"]
+        body = json.loads(httpserver.log[1][0].get_data())
+        assert (body["name"], body["port"], body["mw"]) == ("flasky", port, True)
