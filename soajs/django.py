@@ -1,0 +1,278 @@
+"""Django integration: :class:`SoajsMiddleware` sets ``request.soajs`` and runs the registry.
+
+In ``settings.py``::
+
+    MIDDLEWARE = ["soajs.django.SoajsMiddleware", ...]
+    SOAJS = {"header_policy": "ignore"}  # optional: any soajs.Settings field; else SOAJS_*
+
+A view then reads ``request.soajs`` (:class:`~soajs.ContextData` or ``None``), or
+:func:`soajs.current_context` anywhere below the middleware. The middleware is a real Django
+middleware (sync and async), so Django's test client goes through it too.
+
+It also answers ``GET /heartbeat`` (turn that off with ``configure(heartbeat=False)`` and
+include :data:`urlpatterns` instead, e.g. ``path("", include("soajs.django"))``).
+
+When things happen:
+
+* the first time Django loads its middleware (process start under gunicorn/uwsgi/runserver),
+  with ``SOAJS_DEPLOY_MANUAL`` a daemon thread waits until the service port accepts
+  connections, then registers with the gateway (and re-registers periodically);
+* the registry starts on the first request (or just before registering);
+* :func:`stop` stops both; it also runs at interpreter exit.
+
+Everything is per process. To choose the container (e.g. a fake registry in tests), call
+:func:`configure` before the first request.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings as django_settings
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+
+from soajs.container import ServiceLifecycle, SoajsContainer
+from soajs.context import (
+    HeaderGuard,
+    RequestContext,
+    query_access_token,
+    reset_current_request,
+    set_current_request,
+)
+from soajs.heartbeat import HEARTBEAT_PATH, heartbeat_body, is_heartbeat
+from soajs.settings import Settings
+
+if TYPE_CHECKING:
+    from soajs.models.context import ContextData
+
+__all__ = [
+    "REQUEST_ATTRIBUTE",
+    "SoajsMiddleware",
+    "configure",
+    "get_container",
+    "heartbeat",
+    "stop",
+    "urlpatterns",
+]
+
+REQUEST_ATTRIBUTE = "soajs"
+"""The ``HttpRequest`` attribute holding the :class:`~soajs.ContextData` (or ``None``)."""
+
+
+class _Integration:
+    """The process-wide state shared by every middleware instance."""
+
+    def __init__(
+        self,
+        container: SoajsContainer,
+        *,
+        register: bool | None,
+        heartbeat: bool,
+        trust_header: bool | None,
+    ) -> None:
+        self.container = container
+        self.lifecycle = ServiceLifecycle(container, register=register)
+        self.heartbeat = heartbeat
+        settings: Settings = container.settings()
+        if trust_header is None:
+            trust_header = self.lifecycle.ext_key_required
+        self.guard = HeaderGuard(settings, trust_header=trust_header)
+        self.service_name = settings.service_name
+
+    def request_context(self, meta: dict[str, Any]) -> RequestContext:
+        """Capture a request from ``request.META`` (WSGI environ or Django's ASGI equivalent)."""
+        guard = self.guard
+        peer = meta.get("REMOTE_ADDR") or None
+        trusted = guard.is_trusted(peer)
+        request = RequestContext(
+            meta.get("HTTP_SOAJSINJECTOBJ"),
+            access_token=(
+                query_access_token(meta.get("QUERY_STRING", "")) or meta.get("HTTP_ACCESS_TOKEN")
+            ),
+            traceparent=meta.get("HTTP_TRACEPARENT"),
+            tracestate=meta.get("HTTP_TRACESTATE"),
+            peer=peer,
+            trusted=trusted,
+            max_size=guard.max_size,
+        )
+        if not trusted:
+            guard.note_untrusted(request)
+        return request
+
+
+_lock = threading.Lock()
+_integration: _Integration | None = None
+
+
+def configure(
+    container: SoajsContainer | None = None,
+    *,
+    register: bool | None = None,
+    heartbeat: bool = True,
+    trust_header: bool | None = None,
+) -> SoajsContainer:
+    """Set up the integration for this process (optional; call it before the first request).
+
+    Args:
+        container: the providers to use; by default a :class:`SoajsContainer` whose settings
+            come from the ``SOAJS`` Django setting (a dict of :class:`~soajs.Settings` fields),
+            else from the ``SOAJS_*`` environment variables.
+        register: register with the gateway; ``None`` follows ``SOAJS_DEPLOY_MANUAL``.
+        heartbeat: answer ``GET /heartbeat`` in the middleware.
+        trust_header: whether the ``soajsinjectobj`` header may be trusted; by default it is
+            unless the service config says ``extKeyRequired: false`` (a public service).
+
+    Returns:
+        The container in use.
+    """
+    global _integration
+    if container is None:
+        container = SoajsContainer()
+        options = getattr(django_settings, "SOAJS", None)
+        if options:
+            container.settings.override(
+                Settings(**{str(key).lower(): value for key, value in dict(options).items()})
+            )
+    integration = _Integration(
+        container, register=register, heartbeat=heartbeat, trust_header=trust_header
+    )
+    with _lock:
+        previous, _integration = _integration, integration
+    if previous is not None:
+        previous.lifecycle.stop()
+    return container
+
+
+def get_container() -> SoajsContainer:
+    """The container of this process's integration (configured with defaults on first use)."""
+    return _current().container
+
+
+def stop() -> None:
+    """Stop the registration thread and the registry of this process."""
+    integration = _integration
+    if integration is not None:
+        integration.lifecycle.stop()
+
+
+def _current() -> _Integration:
+    integration = _integration
+    if integration is None:
+        with _lock:
+            integration = _integration
+        if integration is None:
+            configure()
+            integration = _integration
+            if integration is None:
+                raise RuntimeError("soajs.django.configure() did not set up the integration")
+    return integration
+
+
+class SoajsMiddleware:
+    """Set ``request.soajs`` and the current SOAJS context for each request.
+
+    Sync and async capable. The header policy (``header_policy``, ``trusted_gateways``,
+    ``max_inject_header_size``) comes from the settings, as with the ASGI/WSGI middlewares:
+    under ``reject`` a request without a valid, trusted header is answered in the gateway's
+    error format and the view never runs.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
+    ) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+        integration = _current()
+        integration.lifecycle.register_when_listening()
+
+    def __call__(self, request: HttpRequest) -> Any:
+        """Serve one request (returns a coroutine when Django runs asynchronously)."""
+        if self.is_async:
+            return self.__acall__(request)
+        integration = _current()
+        early = self._early_response(integration, request)
+        if early is not None:
+            return early
+        integration.lifecycle.start()
+        token = set_current_request(self._capture(integration, request))
+        try:
+            return self.get_response(request)
+        finally:
+            reset_current_request(token)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        """Serve one request under ASGI."""
+        integration = _current()
+        early = self._early_response(integration, request)
+        if early is not None:
+            return early
+        lifecycle = integration.lifecycle
+        if not lifecycle.started:
+            await sync_to_async(lifecycle.start, thread_sensitive=False)()
+        token = set_current_request(self._capture(integration, request))
+        try:
+            response = self.get_response(request)
+            if not isinstance(response, HttpResponse):
+                response = await response
+            return response
+        finally:
+            reset_current_request(token)
+
+    @staticmethod
+    def _early_response(integration: _Integration, request: HttpRequest) -> HttpResponse | None:
+        """The heartbeat reply, or a rejection under the ``reject`` policy."""
+        if integration.heartbeat and is_heartbeat(request.method or "GET", request.path_info):
+            return _heartbeat_response(integration.service_name, request.method == "HEAD")
+        if not integration.guard.reject:
+            return None
+        captured = integration.request_context(request.META)
+        refused = integration.guard.check(captured)
+        if refused is None:
+            request._soajs_request = captured  # type: ignore[attr-defined]
+            return None
+        return HttpResponse(refused.body(), status=refused.status, content_type="application/json")
+
+    @staticmethod
+    def _capture(integration: _Integration, request: HttpRequest) -> RequestContext:
+        captured = getattr(request, "_soajs_request", None)
+        if not isinstance(captured, RequestContext):
+            captured = integration.request_context(request.META)
+        # request.soajs is a plain attribute (None or ContextData): reading it must not raise.
+        context: ContextData | None = captured.context
+        setattr(request, REQUEST_ATTRIBUTE, context)
+        return captured
+
+
+def heartbeat(request: HttpRequest) -> HttpResponse:
+    """The ``/heartbeat`` view: 200 JSON for GET and HEAD, 405 otherwise."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
+    service_name = _integration.service_name if _integration is not None else None
+    return _heartbeat_response(service_name, request.method == "HEAD")
+
+
+def _heartbeat_response(service_name: str | None, head: bool) -> HttpResponse:
+    body = heartbeat_body(service_name)
+    response = HttpResponse(
+        b"" if head else body,
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+    response["Content-Length"] = str(len(body))
+    return response
+
+
+urlpatterns = [path(HEARTBEAT_PATH.lstrip("/"), heartbeat, name="soajs-heartbeat")]
+"""``include("soajs.django")`` to serve ``/heartbeat`` as a URL instead of in the middleware."""
+
+atexit.register(stop)
