@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from .apps import RunningService
 from .realgateway import RealGateway, missing_prerequisites, running_gateway
 
 GATEWAY_KINDS = ["real"]
@@ -77,6 +78,10 @@ def pytest_runtest_makereport(
     funcargs: dict[str, Any] = getattr(item, "funcargs", {})
     shown: set[int] = set()
     for value in funcargs.values():
-        if isinstance(value, RealGateway) and id(value) not in shown:
-            shown.add(id(value))
+        if id(value) in shown:
+            continue
+        shown.add(id(value))
+        if isinstance(value, RealGateway):
             report.sections.append((f"{value.kind} gateway log (tail)", value.log_tail()))
+        elif isinstance(value, RunningService) and value.log_path is not None:
+            report.sections.append((f"service {value.name} log (tail)", value.log_tail()))

@@ -93,27 +93,29 @@ def service_environment(
 def wait_until_routable(
     url: str, headers: Mapping[str, str], *, timeout: float = ROUTE_TIMEOUT
 ) -> httpx.Response:
-    """GET ``url`` through the gateway until it stops answering 504/133 (no healthy host yet).
+    """GET ``url`` through the gateway until the service is registered and healthy there.
 
-    The gateway routes only to hosts its health check has marked healthy, which happens on its
-    next check after a registration. Any other answer is returned for the test to judge.
+    Until a service has registered the gateway answers 404/130 (unknown service); after, it
+    routes only to hosts its health check has marked healthy, which happens on its next check,
+    and answers 504/133 until then. Any other answer is returned for the test to judge, and so
+    is the last one once ``timeout`` seconds have passed.
     """
     deadline = time.monotonic() + timeout
     while True:
         reply = httpx.get(url, headers=dict(headers), timeout=10)
-        if not _no_healthy_host(reply) or time.monotonic() > deadline:
+        if not _not_routable_yet(reply) or time.monotonic() > deadline:
             return reply
         time.sleep(0.2)
 
 
-def _no_healthy_host(reply: httpx.Response) -> bool:
-    if reply.status_code != 504:
+def _not_routable_yet(reply: httpx.Response) -> bool:
+    if reply.status_code not in (404, 504):
         return False
     try:
         codes = reply.json()["errors"]["codes"]
     except (ValueError, KeyError, TypeError):
         return False
-    return 133 in codes
+    return 130 in codes or 133 in codes
 
 
 def wait_for(predicate: Callable[[], bool], *, timeout: float = ROUTE_TIMEOUT) -> bool:

@@ -1,0 +1,84 @@
+"""Service to service: ``caller`` reaches ``hello`` directly (mesh), ``relay`` via the gateway.
+
+Both use :class:`soajs.ServiceConnector` inside a request that came through the real gateway;
+``hello`` reports what context it received each time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .apps import RunningService, run_service
+from .realgateway import RealGateway
+from .servers import wait_until_routable
+
+pytestmark = pytest.mark.interop
+
+HELLO_REPORT = {
+    "service": "hello",
+    "tenant": "TTEN",
+    "config": {"feature": "on", "limit": 10},
+    "greeting": "hello from commonFields",
+    "urac": None,
+}
+
+
+@pytest.fixture(scope="module")
+def hello(gateway: RealGateway) -> Iterator[RunningService]:
+    """``hello``, the service being called, routable through the gateway."""
+    with run_service(gateway, "fastapi", "hello") as service:
+        reply = wait_until_routable(f"{gateway.data_url}/hello/echo", {"key": gateway.ext_key})
+        assert reply.status_code == 200, reply.text
+        yield service
+
+
+@pytest.fixture(scope="module")
+def caller(gateway: RealGateway, hello: RunningService) -> Iterator[RunningService]:
+    """``caller``, with ``interConnect`` to hello version 1: the gateway tells it where hello is."""
+    with run_service(
+        gateway, "fastapi", "caller", inter_connect=[{"name": "hello", "version": "1"}]
+    ) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def relay(gateway: RealGateway, hello: RunningService) -> Iterator[RunningService]:
+    """``relay`` (Flask), with a version-less ``interConnect`` to hello: never a mesh match."""
+    with run_service(gateway, "flask", "relay", inter_connect=[{"name": "hello"}]) as service:
+        yield service
+
+
+def _call_through(gateway: RealGateway, service: str) -> dict[str, Any]:
+    reply = wait_until_routable(
+        f"{gateway.data_url}/{service}/call/hello", {"key": gateway.ext_key}
+    )
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+class TestMesh:
+    def test_caller_reaches_hello_directly(
+        self, gateway: RealGateway, hello: RunningService, caller: RunningService
+    ) -> None:
+        """The connector goes straight to hello's port; hello sees tenant TTEN and its config."""
+        body = _call_through(gateway, "caller")
+        assert body["mesh"] is True
+        assert body["host"] == f"127.0.0.1:{hello.port}"
+        assert body["status"] == 200
+        assert body["reply"] == HELLO_REPORT
+        assert hello.received()[-1] == HELLO_REPORT
+
+    def test_relay_reaches_hello_through_gateway(
+        self, gateway: RealGateway, hello: RunningService, relay: RunningService
+    ) -> None:
+        """Without a mesh match the connector calls the gateway's /hello path with the key."""
+        body = _call_through(gateway, "relay")
+        assert body["mesh"] is False
+        assert body["host"] == f"127.0.0.1:{gateway.data_port}/hello"
+        assert body["status"] == 200
+        assert body["reply"] == HELLO_REPORT
+        assert hello.received()[-1] == HELLO_REPORT

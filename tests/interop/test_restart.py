@@ -1,0 +1,61 @@
+"""The gateway goes away and comes back while a service runs.
+
+The service keeps serving with its last good registry while the gateway is down, reloads once
+it is back, and is routed to again (its ``mw: true`` registration survives in the gateway's DB).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from soajs.errors import GatewayUnavailable
+
+from .apps import RunningService, run_service
+from .realgateway import RealGateway
+from .servers import wait_for, wait_until_routable
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture(scope="module")
+def survivor(gateway: RealGateway) -> Iterator[RunningService]:
+    """``survivor``, a FastAPI service registered with the gateway and routable."""
+    with run_service(gateway, "fastapi", "survivor") as service:
+        reply = wait_until_routable(f"{gateway.data_url}/survivor/echo", {"key": gateway.ext_key})
+        assert reply.status_code == 200, reply.text
+        yield service
+
+
+class TestGatewayRestart:
+    def test_service_outlives_gateway_restart(
+        self, gateway_restarter: RealGateway, survivor: RunningService
+    ) -> None:
+        """Down: last good registry kept and served; back: the service reloads and is routed."""
+        gateway = gateway_restarter
+        manager = survivor.registry
+        before = manager.registry
+        reloads_before = manager.status.reloads
+
+        gateway.stop_gateway()
+        with pytest.raises(GatewayUnavailable):
+            manager.reload()
+        assert manager.registry is before
+        assert manager.status.last_error is not None
+        assert manager.status.consecutive_failures >= 1
+        served = httpx.get(f"{survivor.url}/registry", timeout=10)
+        assert served.status_code == 200
+        assert "controller" in served.json()["services"]
+        assert served.json()["time_loaded"] == before.time_loaded
+        assert httpx.get(f"{survivor.url}/heartbeat", timeout=10).status_code == 200
+
+        gateway.start_gateway()
+        assert wait_for(lambda: manager.status.reloads > reloads_before, timeout=30)
+        assert manager.status.consecutive_failures == 0
+        assert manager.registry is not before
+        assert "controller" in (manager.registry.services or {})
+        reply = wait_until_routable(f"{gateway.data_url}/survivor/echo", {"key": gateway.ext_key})
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["tenant"] == "TTEN"
