@@ -202,12 +202,9 @@ class DataPortApp:
                 header_map=header_map,
                 scope=scope,
             )
-        else:
-            if params.on("oauth"):
-                self._user(resolved, bearer)
-            if resolved is None and state.config.gateway.emulate_public_no_key_bug:
-                # soajs.controller 4.3.3 sets the header `key` to undefined and the proxy fails.
-                raise GatewayError(135)
+        elif resolved is None and state.config.gateway.emulate_public_no_key_bug:
+            # soajs.controller 4.3.3 sets the header `key` to undefined and the proxy fails.
+            raise GatewayError(135)
 
         ip = state.pick_host(route.service, version)
         if ip is None:

@@ -95,6 +95,7 @@ class LocalGateway:
         self._ready = threading.Event()
         self._failure: BaseException | None = None
         self._state: RegistryState | None = None
+        self._client: httpx.AsyncClient | None = None
         self.data_port = 0
         self.maintenance_port = 0
 
@@ -184,6 +185,7 @@ class LocalGateway:
         state = self._require_state()
         self._loop = asyncio.get_running_loop()
         async with httpx.AsyncClient(trust_env=False) as client:
+            self._client = client
             data_app = DataPortApp(state, client)
             maintenance_app = create_maintenance_app(state, self._calls)
             self._servers = [
@@ -320,6 +322,14 @@ class LocalGateway:
             return [ip for ip in hosts.get(chosen) or [] if state.is_healthy(service, chosen, ip)]
 
         return self._in_loop(find)
+
+    def check_health(self, timeout: float = 30.0) -> None:
+        """Probe every registered host now, instead of waiting for the next check."""
+        loop, client = self._loop, self._client
+        if loop is None or client is None:
+            raise RuntimeError("the local gateway is not running")
+        state = self._require_state()
+        asyncio.run_coroutine_threadsafe(state.check_health(client), loop).result(timeout)
 
     def wait_healthy(self, service: str, version: str | None = None, timeout: float = 10.0) -> bool:
         """Wait until a health check finds a host of ``service`` healthy; False on timeout."""
