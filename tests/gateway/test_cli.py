@@ -1,0 +1,160 @@
+"""The `soajs` console script: help, exit codes, config validation, registry and gateway."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from soajs.cli import main, redact
+from soajs.gateway import LocalGateway
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gateway.yaml"
+GOOD_SERVICE = {"name": "hello", "group": "test", "port": 4100, "version": "1"}
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    """A CLI runner with no SOAJS_* variables inherited from the machine."""
+    for name in list(os.environ):
+        if name.startswith("SOAJS_"):
+            monkeypatch.delenv(name)
+    return CliRunner()
+
+
+class TestHelp:
+    @pytest.mark.parametrize(
+        "args",
+        [[], ["gateway"], ["registry"], ["registry", "show"], ["config"], ["config", "validate"]],
+    )
+    def test_every_command_has_help(self, runner, args):
+        """--help works on every command and exits 0."""
+        result = runner.invoke(main, [*args, "--help"])
+        assert result.exit_code == 0
+        assert "Usage:" in result.output
+
+    def test_wrong_usage_exits_2(self, runner):
+        """An unknown command or a missing argument is a usage error."""
+        assert runner.invoke(main, ["nope"]).exit_code == 2
+        assert runner.invoke(main, ["config", "validate"]).exit_code == 2
+        assert runner.invoke(main, ["gateway"]).exit_code == 2
+
+
+class TestConfigValidate:
+    def test_a_good_file_exits_0(self, runner, tmp_path):
+        """A valid service configuration is reported valid."""
+        path = tmp_path / "service.json"
+        path.write_text(json.dumps(GOOD_SERVICE))
+        result = runner.invoke(main, ["config", "validate", str(path)])
+        assert result.exit_code == 0, result.output
+        assert "valid: hello v1" in result.output
+
+    def test_a_bad_file_exits_1_naming_the_field(self, runner, tmp_path):
+        """An invalid version is reported with the field and exit code 1."""
+        path = tmp_path / "service.json"
+        path.write_text(json.dumps({**GOOD_SERVICE, "version": "1.0.0"}))
+        result = runner.invoke(main, ["config", "validate", str(path)])
+        assert result.exit_code == 1
+        assert "version" in result.output
+
+    def test_a_missing_file_is_a_usage_error(self, runner, tmp_path):
+        """A path that does not exist exits 2."""
+        result = runner.invoke(main, ["config", "validate", str(tmp_path / "none.json")])
+        assert result.exit_code == 2
+
+
+class TestRegistryShow:
+    def test_shows_the_registry_of_a_running_gateway(self, runner, gateway):
+        """The summary lists the controller and the environment."""
+        env = {"SOAJS_REGISTRY_API": gateway.registry_api, "SOAJS_ENV": "dev"}
+        result = runner.invoke(main, ["registry", "show", "--service", "hello"], env=env)
+        assert result.exit_code == 0, result.output
+        assert "environment  dev" in result.output
+        assert "controller" in result.output
+
+    def test_json_output_is_redacted(self, runner, gateway):
+        """--json prints the registry with passwords and secrets replaced."""
+        env = {"SOAJS_REGISTRY_API": gateway.registry_api}
+        result = runner.invoke(main, ["registry", "show", "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        assert data["serviceConfig"]["key"]["password"] == "***"
+        assert data["serviceConfig"]["cookie"]["secret"] == "***"
+        assert "soajs key lal massa" not in result.output
+
+    def test_an_unreachable_gateway_exits_3(self, runner, closed_port):
+        """Nothing listening on SOAJS_REGISTRY_API exits 3."""
+        env = {"SOAJS_REGISTRY_API": f"127.0.0.1:{closed_port}", "SOAJS_REGISTRY_TIMEOUT": "2"}
+        result = runner.invoke(main, ["registry", "show"], env=env)
+        assert result.exit_code == 3
+        assert "unreachable" in result.output
+
+    def test_missing_settings_exit_1(self, runner):
+        """Without SOAJS_REGISTRY_API the command explains what to set and exits 1."""
+        result = runner.invoke(main, ["registry", "show"])
+        assert result.exit_code == 1
+        assert "SOAJS_REGISTRY_API" in result.output
+
+    def test_redact_keeps_structure(self):
+        """redact replaces secret values but keeps nested objects and other values."""
+        value = {
+            "key": {"password": "p", "algorithm": "aes"},
+            "credentials": None,
+            "servers": [{"token": "t", "host": "h"}],
+        }
+        assert redact(value) == {
+            "key": {"password": "***", "algorithm": "aes"},
+            "credentials": None,
+            "servers": [{"token": "***", "host": "h"}],
+        }
+
+
+class TestGatewayCommand:
+    def test_an_invalid_config_exits_1(self, runner, tmp_path):
+        """A config file with a wrong field exits 1 naming it."""
+        path = tmp_path / "gw.yaml"
+        path.write_text("environment:\n  dataPort: many\n")
+        result = runner.invoke(main, ["gateway", "--config", str(path)])
+        assert result.exit_code == 1
+        assert "environment.dataPort" in result.output
+
+    def test_a_port_in_use_exits_1(self, runner, seed_config):
+        """A data port already taken exits 1."""
+        with LocalGateway(seed_config, port=0) as running:
+            result = runner.invoke(
+                main, ["gateway", "--config", str(EXAMPLE), "--port", str(running.data_port)]
+            )
+        assert result.exit_code == 1
+        assert "cannot listen" in result.output
+
+    def test_runs_until_interrupted(self):
+        """The command serves, prints its addresses, and stops cleanly on Ctrl-C."""
+        command = [
+            sys.executable,
+            "-c",
+            "from soajs.cli import main; main()",
+            "gateway",
+            "--config",
+            str(EXAMPLE),
+            "--port",
+            "0",
+        ]
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as process:
+            try:
+                first = process.stdout.readline() if process.stdout else ""
+                assert first.startswith("data port        http://127.0.0.1:")
+                process.send_signal(signal.SIGINT)
+                out, _ = process.communicate(timeout=20)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+        assert process.returncode == 0
+        assert "SOAJS_REGISTRY_API=127.0.0.1:" in out
