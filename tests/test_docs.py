@@ -10,12 +10,15 @@ answers like the real gateway's maintenance API, from the captured fixtures.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
+import types
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,13 @@ from pydantic import AliasChoices
 from pytest_httpserver import HTTPServer
 
 from soajs.settings import Settings
+
+with warnings.catch_warnings():
+    # Starlette 1.x prefers the httpx2 package for its TestClient and warns once, on import;
+    # importing it here keeps that warning out of the examples, which use httpx.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    with contextlib.suppress(ImportError):
+        import starlette.testclient  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -168,7 +178,10 @@ class TestExamples:
     @pytest.mark.usefixtures("example_environment")
     def test_page_examples_run(self, page: Path) -> None:
         """Every unmarked python block of the page runs without an error."""
-        namespace: dict[str, Any] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
+        # A real module, so `container.wire(modules=[__name__])` in an example works.
+        name = f"soajs_docs_{page.stem.replace('-', '_')}"
+        module = types.ModuleType(name)
+        sys.modules[name] = module
         ran = 0
         try:
             for block in code_blocks(page):
@@ -176,10 +189,11 @@ class TestExamples:
                     continue
                 # Leading newlines make tracebacks point at the line in the Markdown page.
                 code = compile("\n" * (block.line - 1) + block.source, str(page), "exec")
-                exec(code, namespace)  # noqa: S102 - the documentation's own examples
+                exec(code, module.__dict__)  # noqa: S102 - the documentation's own examples
                 ran += 1
         finally:
-            _stop_leftovers(namespace)
+            _stop_leftovers(module.__dict__)
+            del sys.modules[name]
         assert ran > 0
 
     def test_blocks_are_found(self) -> None:
@@ -192,11 +206,13 @@ class TestExamples:
 
 
 def _stop_leftovers(namespace: dict[str, Any]) -> None:
-    """Stop registry managers an example left running, so no thread outlives the test."""
-    for value in namespace.values():
-        stop = getattr(value, "stop", None)
-        if callable(stop) and type(value).__name__ == "RegistryManager":
-            stop()
+    """Stop registry managers and gateways an example left running: no thread outlives it."""
+    from soajs.gateway.server import LocalGateway
+    from soajs.registry.manager import RegistryManager
+
+    for value in list(namespace.values()):
+        if isinstance(value, RegistryManager | LocalGateway):
+            value.stop()
 
 
 class TestSite:
