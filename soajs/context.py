@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 from typing import Any, ClassVar, Final, NamedTuple
 from urllib.parse import parse_qs
@@ -363,17 +364,21 @@ def resolve_settings(settings: Settings | None, registry: object | None) -> Sett
     return Settings()
 
 
-class SoajsScope(dict[str, Any]):
-    """A copy of an ASGI scope in which ``"soajs"`` resolves to the request's context.
+_Contains = Callable[[dict[str, Any], object], bool]
 
-    The key is virtual: it is computed from ``scope["soajs.request"]`` on ``[]``, ``get`` and
-    ``in`` (so the header is parsed only if a handler asks), and it is absent from iteration
-    and from plain-``dict`` copies, which keep ``"soajs.request"``. Lookups of every other key
-    stay plain ``dict`` lookups.
+
+class _LazyContextMapping(dict[str, Any]):
+    """A dict in which one virtual key resolves to the request's parsed context.
+
+    The key is computed from ``self["soajs.request"]`` on ``[]``, ``get`` and ``in`` (so the
+    header is parsed only if someone asks); it is absent from iteration and from plain-``dict``
+    copies, which keep ``"soajs.request"``. Every other key is a plain ``dict`` lookup. The
+    frameworks call ``get`` and ``in`` many times per request, so those bind what they need
+    as default arguments: no attribute lookup on the hot path.
     """
 
     __slots__ = ()
-    _ALIAS: ClassVar[str] = ASGI_CONTEXT_KEY
+    _ALIAS: ClassVar[str]
 
     def __missing__(self, key: str) -> Any:
         if key == self._ALIAS:
@@ -382,28 +387,54 @@ class SoajsScope(dict[str, Any]):
                 return context
         raise KeyError(key)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """``dict.get``, resolving the context key lazily."""
-        if key == self._ALIAS and not dict.__contains__(self, key):
-            context = self._context()
-            return default if context is None else context
-        return dict.get(self, key, default)
-
-    def __contains__(self, key: object) -> bool:
-        if key == self._ALIAS and not dict.__contains__(self, key):
-            return self._context() is not None
-        return dict.__contains__(self, key)
-
     def _context(self) -> ContextData | None:
         request = dict.get(self, REQUEST_KEY)
         return request.context if isinstance(request, RequestContext) else None
 
+    def _get_alias(self, default: Any) -> Any:
+        if dict.__contains__(self, self._ALIAS):
+            return dict.__getitem__(self, self._ALIAS)
+        context = self._context()
+        return default if context is None else context
 
-class SoajsEnviron(SoajsScope):
-    """A copy of a WSGI environ in which ``"soajs.context"`` resolves to the request's context."""
+    def _has_alias(self) -> bool:
+        return dict.__contains__(self, self._ALIAS) or self._context() is not None
+
+
+class SoajsScope(_LazyContextMapping):
+    """A copy of an ASGI scope in which ``"soajs"`` resolves lazily to the request's context."""
+
+    __slots__ = ()
+    _ALIAS: ClassVar[str] = ASGI_CONTEXT_KEY
+
+    def get(self, key: str, default: Any = None, _get: Any = dict.get) -> Any:
+        """``dict.get``, resolving ``"soajs"`` lazily."""
+        if key != ASGI_CONTEXT_KEY:
+            return _get(self, key, default)
+        return self._get_alias(default)
+
+    def __contains__(self, key: object, _contains: _Contains = dict.__contains__) -> bool:
+        if key != ASGI_CONTEXT_KEY:
+            return _contains(self, key)
+        return self._has_alias()
+
+
+class SoajsEnviron(_LazyContextMapping):
+    """A copy of a WSGI environ in which ``"soajs.context"`` resolves lazily to the context."""
 
     __slots__ = ()
     _ALIAS: ClassVar[str] = WSGI_CONTEXT_KEY
+
+    def get(self, key: str, default: Any = None, _get: Any = dict.get) -> Any:
+        """``dict.get``, resolving ``"soajs.context"`` lazily."""
+        if key != WSGI_CONTEXT_KEY:
+            return _get(self, key, default)
+        return self._get_alias(default)
+
+    def __contains__(self, key: object, _contains: _Contains = dict.__contains__) -> bool:
+        if key != WSGI_CONTEXT_KEY:
+            return _contains(self, key)
+        return self._has_alias()
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("soajs_request", default=None)

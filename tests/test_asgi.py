@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from soajs import current_context
 from soajs.asgi import SoajsASGIMiddleware, SOAJSMiddleware
-from soajs.context import REQUEST_KEY, RequestContext, current_request
+from soajs.context import REQUEST_KEY, RequestContext, SoajsEnviron, SoajsScope, current_request
 from soajs.inject import parse_inject_header
 from soajs.middleware import get_soajs_context
 from soajs.settings import Settings
@@ -380,3 +380,31 @@ class TestPassThrough:
         middleware = SoajsASGIMiddleware(starlette_app(), registry=Registry())
         assert middleware.settings is Registry.settings
         assert middleware.guard.reject is True
+
+
+class TestLazyMappings:
+    @pytest.mark.parametrize(
+        ("mapping_type", "alias"), [(SoajsScope, "soajs"), (SoajsEnviron, "soajs.context")]
+    )
+    def test_alias_resolves_only_with_a_context(self, mapping_type: type, alias: str) -> None:
+        """The alias key exists exactly when the request has a context, and is virtual."""
+        with_context = mapping_type({REQUEST_KEY: RequestContext(latin1_header(MINIMAL))})
+        assert alias in with_context
+        assert with_context[alias].tenant.code == "TTEN"
+        assert with_context.get(alias) is with_context[alias]
+        assert alias not in dict(with_context)
+        without = mapping_type({REQUEST_KEY: RequestContext()})
+        assert alias not in without
+        assert without.get(alias, "default") == "default"
+        with pytest.raises(KeyError):
+            without[alias]
+        assert without.get("other", 1) == 1
+        assert "other" not in without
+
+    def test_stored_alias_wins(self) -> None:
+        """A value stored under the alias by the app is returned as stored."""
+        scope = SoajsScope({REQUEST_KEY: RequestContext(latin1_header(MINIMAL))})
+        scope["soajs"] = "mine"
+        assert scope.get("soajs") == "mine"
+        assert scope["soajs"] == "mine"
+        assert "soajs" in scope
