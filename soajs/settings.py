@@ -64,7 +64,12 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(
-        env_prefix="SOAJS_", extra="ignore", frozen=True, validate_default=True
+        env_prefix="SOAJS_",
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+        # The SettingsError raised from a ValidationError still carries it as __context__.
+        hide_input_in_errors=True,
     )
 
     registry_api: str | None = Field(

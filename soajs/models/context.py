@@ -39,7 +39,8 @@ _RAW_HEADER = "raw_header"
 class _WireModel(BaseModel):
     """Base of the header models: unknown keys kept, snake_case names and wire aliases."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # hide_input_in_errors: a refused header's keys must not appear in the error text.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, hide_input_in_errors=True)
 
 
 class TenantMain(_WireModel):

@@ -56,6 +56,8 @@ class WireModel(BaseModel):
         populate_by_name=True,
         frozen=True,
         coerce_numbers_to_str=True,
+        # A refused registry's values (passwords, secrets) must not appear in the error text.
+        hide_input_in_errors=True,
     )
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
