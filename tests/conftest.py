@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from pytest_httpserver import HTTPServer
 
 # Our own suite uses the fixtures users get from soajs.testing (soajs_container, soajs_header...).
 pytest_plugins = ["soajs.testing"]
+
+# Property tests: a few hundred examples each by default ("ci"); `make fuzz` selects "fuzz".
+hypothesis_settings.register_profile("ci", max_examples=300, deadline=None)
+hypothesis_settings.register_profile(
+    "fuzz",
+    max_examples=10_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # The shared fixtures live beside the repository (CI clones the repo next to shared/ too).
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
