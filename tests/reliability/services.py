@@ -31,13 +31,17 @@ __all__ = [
 class UvicornThread:
     """An ASGI app served by uvicorn on ``host`` (a free port) in a background thread."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", *, lifespan: str = "off") -> None:
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", *, lifespan: str = "off", **options: Any
+    ) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, 0))
         self.host = host
         self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(app, lifespan=lifespan, log_config=None, access_log=False)
+        config = uvicorn.Config(
+            app, lifespan=lifespan, log_config=None, access_log=False, **options
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
 

@@ -140,3 +140,33 @@ class TestAllowlist:
         """The default (no SOAJS_TRUSTED_GATEWAYS) trusts the header from any address."""
         url = serve(settings=Settings())
         assert call_from(FORGER, url).json() == {"tenant": "TTEN"}
+
+
+class TestUvicornProxyHeaders:
+    """Uvicorn rewrites ``scope["client"]`` from X-Forwarded-For for its trusted proxies.
+
+    By default (``--proxy-headers``, ``--forwarded-allow-ips=127.0.0.1``) a connection from
+    127.0.0.1 may name any address in X-Forwarded-For, and the middleware then sees that
+    address. Here the allowlist holds 127.0.0.2 (standing for the gateway) and the forger
+    connects from 127.0.0.1, a local process uvicorn counts as a proxy.
+    """
+
+    def test_default_proxy_headers_let_a_trusted_proxy_name_the_peer(self) -> None:
+        """With uvicorn's defaults the forwarded address decides: the forged header passes."""
+        app = SoajsASGIMiddleware(asgi_handler, settings=Settings(trusted_gateways=FORGER))
+        server = UvicornThread(app, forwarded_allow_ips="127.0.0.1").start()
+        try:
+            headers = {**HEADER, "X-Forwarded-For": FORGER}
+            assert call_from(GATEWAY, server.url, headers).json() == {"tenant": "TTEN"}
+        finally:
+            server.stop()
+
+    def test_without_proxy_headers_the_socket_peer_decides(self) -> None:
+        """With ``--no-proxy-headers`` the same request is judged by its real source address."""
+        app = SoajsASGIMiddleware(asgi_handler, settings=Settings(trusted_gateways=FORGER))
+        server = UvicornThread(app, proxy_headers=False).start()
+        try:
+            headers = {**HEADER, "X-Forwarded-For": FORGER}
+            assert call_from(GATEWAY, server.url, headers).json() == {"tenant": None}
+        finally:
+            server.stop()
