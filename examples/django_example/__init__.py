@@ -1,0 +1,1 @@
+"""``orders``: a minimal Django project behind a SOAJS gateway (see ``manage.py``)."""
