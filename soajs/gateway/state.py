@@ -511,6 +511,7 @@ def _new_entry(
 async def _answers_200(client: httpx.AsyncClient, url: str) -> bool:
     try:
         response = await client.get(url, timeout=PROBE_TIMEOUT)
-    except httpx.HTTPError:
+    except (httpx.HTTPError, OverflowError):
+        # OverflowError: port + maintenanceInc beyond 65535; Node fails that probe alone too.
         return False
     return response.status_code == 200
