@@ -149,10 +149,12 @@ class TestGatewayCommand:
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         ) as process:
             try:
-                first = process.stdout.readline() if process.stdout else ""
-                assert first.startswith("data port        http://127.0.0.1:")
+                assert process.stdout is not None
+                banner = [process.stdout.readline() for _ in range(4)]
+                assert banner[0].startswith("data port        http://127.0.0.1:")
                 process.send_signal(signal.SIGINT)
-                out, _ = process.communicate(timeout=20)
+                rest, _ = process.communicate(timeout=20)
+                out = "".join(banner) + rest
             finally:
                 if process.poll() is None:
                     process.kill()
