@@ -31,7 +31,7 @@ from soajs.models.context import ContextData
 from soajs.registry import RegistryManager
 from soajs.wsgi import SoajsWSGIMiddleware
 
-from .conftest import Figures
+from .conftest import Figures, wait_until
 from .faultserver import FaultServer, Mode
 from .wire import DB_PASSWORD, FIXTURES, RAW_HEADERS, registry_reply
 
@@ -67,13 +67,27 @@ UPSTREAM_REGISTRIES = [
 
 
 def with_secrets(reply: dict[str, Any]) -> dict[str, Any]:
-    """``reply`` with database credentials in every database entry."""
+    """``reply`` with database credentials in every database entry, reloading every 20 ms."""
     reply = copy.deepcopy(reply)
+    awareness = reply["data"]["serviceConfig"].setdefault("awareness", {})
+    awareness.pop("autoReloadRegistry", None)
+    awareness["autoRelaodRegistry"] = 20  # reload every 20 ms
     for group in ("coreDB", "tenantMetaDB"):
         for entry in (reply["data"].get(group) or {}).values():
             if isinstance(entry, dict):
                 entry["credentials"] = {"username": "app", "password": DB_PASSWORD}
     return reply
+
+
+FAULT_MODES = (
+    Mode.HTTP_500,
+    Mode.GARBAGE,
+    Mode.RESULT_FALSE,
+    Mode.NO_DATA,
+    Mode.SLOW,
+    Mode.RESET,
+    Mode.DOWN,
+)
 
 
 def leaks(text: str) -> list[str]:
@@ -138,7 +152,7 @@ class TestRegistrySide:
         seen: Seen,
         figures: Figures,
     ) -> None:
-        """Loads, every kind of failure and registration leave no secret anywhere."""
+        """Background and explicit loads, every failure, registration: no secret anywhere."""
         replies = [with_secrets(registry_reply("a"))] + [
             with_secrets(json.loads(path.read_text(encoding="utf-8")))
             for path in UPSTREAM_REGISTRIES
@@ -148,8 +162,7 @@ class TestRegistrySide:
         manager = make_manager(
             gateway, config=config, settings={"deploy_manual": True, "service_name": "hello"}
         )
-        for _ in range(6):
-            seen.show(manager.reload())
+        assert wait_until(lambda: manager.status.reloads >= 6)  # the background thread's
         registry = manager.registry
         seen.show(
             manager,
@@ -164,26 +177,26 @@ class TestRegistrySide:
             registry.services,
         )
         seen.show(*registry.get_all_databases().values())
-        failures = 0
-        for mode in (Mode.HTTP_500, Mode.GARBAGE, Mode.RESULT_FALSE, Mode.NO_DATA):
-            gateway.mode = mode
-            seen.error(manager.reload)
-            failures += 1
         # A reply the models refuse, with the secrets beside the refused fields.
-        gateway.mode = Mode.OK
         refused = with_secrets(registry_reply("r"))
         refused["data"]["serviceConfig"]["awareness"] = "soajs key lal massa"
         refused["data"]["coreDB"]["main"]["servers"] = DB_PASSWORD
-        gateway.reply = refused
-        seen.error(manager.reload)
-        gateway.mode = Mode.RESET
-        seen.error(manager.reload)
-        gateway.mode = Mode.OK
+        faults = [*FAULT_MODES, "refused"]
+        for fault in faults:
+            if fault == "refused":
+                gateway.reply = refused
+            else:
+                gateway.mode = fault
+            # Failures in the background thread (logged), then one raised to the caller.
+            assert wait_until(lambda: manager.status.consecutive_failures >= 2)
+            seen.error(manager.reload)
+            seen.show(manager.status)
+            gateway.mode = Mode.OK
+            gateway.alternate(*replies)
+            assert wait_until(lambda: manager.status.consecutive_failures == 0)
         assert manager.register() is True
         gateway.mode = Mode.DOWN
-        seen.error(manager.reload)
         assert manager.register() is False
-        failures += 3
         seen.show(manager.status, manager)
         manager.stop()
 
@@ -197,7 +210,8 @@ class TestRegistrySide:
             secrets_looked_for=len(SECRETS),
             log_records=len(captured_logs.records),
             texts_scanned=len(seen.texts),
-            failures_injected=failures,
+            faults_injected=len(faults),
+            failed_loads=sum(c.answered is not Mode.OK for c in gateway.registry_calls()),
             leaks=0,
         )
 
