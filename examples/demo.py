@@ -13,7 +13,7 @@ also on failure or Ctrl-C. The exit status is 0 only when every step worked.
 Ports: the configuration's (gateway 4000/5000) and 4100/4200 when they are free, other free
 ports otherwise. The services' output goes to ``.demo/*.log``.
 
-    python examples/demo.py
+    python examples/demo.py [--config examples/gateway.yaml]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import IO, Any
 
 import httpx
 
+from soajs.errors import ConfigValidationError
 from soajs.gateway import GatewayConfig, LocalGateway, load_config, make_user_token
 
 EXAMPLES = Path(__file__).resolve().parent
@@ -261,7 +262,7 @@ def user_token(config: GatewayConfig) -> str:
     """A user token for ``zoe``, signed with the tenant's secret as its OAuth server would."""
     tenant = next(item for item in config.tenants if item.code == TENANT)
     if tenant.oauth is None or tenant.oauth.secret is None:
-        raise DemoFailed(f"tenant {TENANT} has no oauth.secret in {GATEWAY_CONFIG.name}")
+        raise DemoFailed(f"tenant {TENANT} has no oauth.secret in the gateway configuration")
     payload = {
         "_id": "6a1e00000000000000000u01",
         "username": USER,
@@ -404,10 +405,10 @@ def stopped_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run() -> int:
-    """Run the demo; returns the exit status."""
+def run(config_path: Path = GATEWAY_CONFIG) -> int:
+    """Run the demo with a gateway configuration; returns the exit status."""
     began = time.monotonic()
-    config = load_config(GATEWAY_CONFIG)
+    config = load_config(config_path)
     LOG_DIR.mkdir(exist_ok=True)
     say("soajs-python demo: the bundled gateway and two example services, on 127.0.0.1")
     with ExitStack() as stack:
@@ -416,7 +417,7 @@ def run() -> int:
         services = example_services(config.environment.maintenance_inc)
         say(
             f"  gateway  data port {gateway.data_url}, maintenance API {gateway.maintenance_url}"
-            f" (environment {gateway.env}, config {GATEWAY_CONFIG.relative_to(ROOT)})"
+            f" (environment {gateway.env}, config {shown_path(config_path)})"
         )
         for service in services:
             stack.callback(service.stop)
@@ -451,17 +452,31 @@ def run() -> int:
     return 0
 
 
+def shown_path(path: Path) -> str:
+    """A path relative to the repository when it is inside it."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: ``python examples/demo.py``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
-    parser.parse_args(argv)
+    """Entry point: ``python examples/demo.py [--config FILE]``."""
+    parser = argparse.ArgumentParser(
+        description="The bundled SOAJS gateway and two example services, on 127.0.0.1."
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=GATEWAY_CONFIG,
+        help=f"gateway configuration (default: {shown_path(GATEWAY_CONFIG)})",
+    )
+    args = parser.parse_args(argv)
     try:
         with stopped_on_sigterm():
-            status = run()
+            status = run(args.config)
     except KeyboardInterrupt:
         say("interrupted: stopped everything the demo started")
         status = 130
-    except DemoFailed as exc:
+    except (DemoFailed, ConfigValidationError, OSError) as exc:
         say(f"FAILED: {exc}")
         status = 1
     raise SystemExit(status)
