@@ -8,6 +8,7 @@ once, when :mod:`soajs.models.context` is imported.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
@@ -28,6 +29,7 @@ DEFAULT_MAX_SIZE: Final = 65536
 _validate_json = ContextData.__pydantic_validator__.validate_json
 _NOT_AN_OBJECT: Final = frozenset({"model_type", "model_attributes_type", "dict_type"})
 _MAX_REPORTED_ERRORS: Final = 3
+_CACHED_NAME_SIZE: Final = 128
 
 
 def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE) -> ContextData:
@@ -47,40 +49,62 @@ def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE)
             (not Latin-1, not JSON, or not a JSON object) or ``"invalid"`` (a JSON object that is
             not the gateway's shape). Messages never quote the header, which carries keys.
     """
-    if isinstance(value, str | bytes | bytearray | memoryview) and len(value) > max_size:
-        raise InjectHeaderError(
-            f"the soajsinjectobj header is {len(value)} bytes, more than the {max_size} allowed",
-            code="too_large",
-        )
-    text = _as_text(value)
-    if not text.strip():
-        raise InjectHeaderError("the soajsinjectobj header is empty", code="missing")
-    if not text.isascii() and not _is_latin1(text):
-        raise InjectHeaderError(
-            "the soajsinjectobj header has characters beyond Latin-1, which no gateway sends",
-            code="malformed",
-        )
+    if type(value) is bytes and value.isascii():
+        # The common case: ASCII bytes read the same as Latin-1 and need no character check.
+        if len(value) > max_size:
+            raise _too_large(len(value), max_size)
+        text = value.decode("latin-1")
+    else:
+        if isinstance(value, str | bytes | bytearray | memoryview) and len(value) > max_size:
+            raise _too_large(len(value), max_size)
+        text = _as_text(value)
+        if not text.isascii() and not _is_latin1(text):
+            raise InjectHeaderError(
+                "the soajsinjectobj header has characters beyond Latin-1, which no gateway sends",
+                code="malformed",
+            )
     try:
         context: ContextData = _validate_json(text)
     except ValidationError as exc:
+        if not text.strip():
+            raise InjectHeaderError("the soajsinjectobj header is empty", code="missing") from None
         raise _describe(exc) from None
     urac = context.urac
     if urac is not None:
         # Checked inline: a validator would cost every header a Python call; few names need it.
+        # Stored past pydantic's __setattr__ (a plain, non-frozen field) to keep this path short.
+        fields = urac.__dict__
         if "%" in urac.first_name:
-            urac.first_name = _percent_decode(urac.first_name)
+            fields["first_name"] = _percent_decode(urac.first_name)
         if "%" in urac.last_name:
-            urac.last_name = _percent_decode(urac.last_name)
+            fields["last_name"] = _percent_decode(urac.last_name)
     attach_raw_header(context, text)
     return context
 
 
+def _too_large(size: int, max_size: int) -> InjectHeaderError:
+    return InjectHeaderError(
+        f"the soajsinjectobj header is {size} bytes, more than the {max_size} allowed",
+        code="too_large",
+    )
+
+
 def _percent_decode(value: str) -> str:
     """Undo ``encodeURIComponent`` like soajs core; a malformed escape keeps the text as sent."""
+    # The same user's name comes back on every request: short names are decoded once.
+    if len(value) <= _CACHED_NAME_SIZE:
+        return _percent_decode_cached(value)
+    return _percent_decode_uncached(value)
+
+
+def _percent_decode_uncached(value: str) -> str:
     try:
         return unquote_to_bytes(value).decode("utf-8")
     except UnicodeDecodeError:
         return value
+
+
+_percent_decode_cached = lru_cache(maxsize=1024)(_percent_decode_uncached)
 
 
 def _as_text(value: object) -> str:
