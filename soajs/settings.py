@@ -41,7 +41,7 @@ def parse_registry_api(value: str) -> tuple[str, int]:
         raise ValueError(
             "expected host:port without a scheme (e.g. 127.0.0.1:5000); remove 'http://'"
         )
-    if "/" in text or not text:
+    if "/" in text or not text or any(char.isspace() for char in text):
         raise ValueError("expected host:port (e.g. 127.0.0.1:5000), the gateway maintenance port")
     host, sep, port = text.rpartition(":")
     if not sep or not host:

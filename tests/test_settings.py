@@ -75,6 +75,7 @@ class TestRegistryApi:
             (":5000", "port is missing"),
             ("::1:5000", "IPv6"),
             ("localhost:5000/x", "host:port"),
+            ("gate way:5000", "host:port"),
         ],
     )
     def test_invalid_addresses(
