@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from soajs.models.context import ContextData
     from soajs.registry.manager import RegistryManager
 
-    from .realgateway import RealGateway
+    from .realgateway import GatewayUnderTest
 
 GROUP = "Interop Services"
 VERSION = "1"
@@ -278,16 +278,24 @@ def _gunicorn(service: RunningService, variables: dict[str, str], workdir: Path)
 
 @contextlib.contextmanager
 def run_service(
-    gateway: RealGateway, framework: str, name: str, **config: Any
+    gateway: GatewayUnderTest,
+    framework: str,
+    name: str,
+    *,
+    variables: dict[str, str] | None = None,
+    **config: Any,
 ) -> Iterator[RunningService]:
     """Build ``name`` with ``framework`` under ``SOAJS_DEPLOY_MANUAL=true`` and serve it.
 
-    ``config`` is passed to :class:`soajs.Config` (in-process services only; the Django
-    service takes its identity from ``SOAJS_SERVICE_*`` and the library's defaults).
+    ``variables`` are extra ``SOAJS_*`` variables for the service. ``config`` is passed to
+    :class:`soajs.Config` (in-process services only; the Django service takes its identity
+    from ``SOAJS_SERVICE_*`` and the library's defaults).
     """
     port = free_port()
     service = RunningService(name, framework, port, f"http://127.0.0.1:{port}")
-    variables = service_environment(gateway.registry_api, name, port, env=gateway.env)
+    variables = service_environment(
+        gateway.registry_api, name, port, env=gateway.env, **(variables or {})
+    )
     if framework == "django":
         if config:
             raise ValueError("the Django service takes no extra configuration")

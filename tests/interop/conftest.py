@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from .apps import RunningService
-from .realgateway import RealGateway, missing_prerequisites, running_gateway
+from .localgateway import EmulatedGateway, running_emulator
+from .realgateway import GatewayUnderTest, RealGateway, missing_prerequisites, running_gateway
 
-GATEWAY_KINDS = ["real"]
+# Each scenario runs against every gateway here, by fixture name.
+GATEWAYS = {"real": "real_gateway", "local": "local_gateway_emulator"}
 
 
 def _in_ci() -> bool:
@@ -52,15 +54,22 @@ def real_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealGatew
         yield gateway
 
 
-@pytest.fixture(scope="session", params=GATEWAY_KINDS)
-def gateway(request: pytest.FixtureRequest) -> RealGateway:
-    """Each gateway the scenarios run against (``real``: soajs.controller 4.3.3)."""
-    gateway: RealGateway = request.getfixturevalue(f"{request.param}_gateway")
+@pytest.fixture(scope="session")
+def local_gateway_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedGateway]:
+    """The bundled emulator (soajs.gateway.LocalGateway) with the same seed, for the session."""
+    with running_emulator(tmp_path_factory.mktemp("localgateway")) as gateway:
+        yield gateway
+
+
+@pytest.fixture(scope="session", params=list(GATEWAYS))
+def gateway(request: pytest.FixtureRequest) -> GatewayUnderTest:
+    """Each gateway the scenarios run against: ``real`` (soajs.controller 4.3.3), ``local``."""
+    gateway: GatewayUnderTest = request.getfixturevalue(GATEWAYS[request.param])
     return gateway
 
 
 @pytest.fixture
-def gateway_restarter(gateway: RealGateway) -> Iterator[RealGateway]:
+def gateway_restarter(gateway: GatewayUnderTest) -> Iterator[GatewayUnderTest]:
     """The gateway, for tests that stop and start it; it is running again after the test."""
     yield gateway
     gateway.start_gateway()
@@ -81,7 +90,7 @@ def pytest_runtest_makereport(
         if id(value) in shown:
             continue
         shown.add(id(value))
-        if isinstance(value, RealGateway):
+        if isinstance(value, GatewayUnderTest):
             report.sections.append((f"{value.kind} gateway log (tail)", value.log_tail()))
         elif isinstance(value, RunningService) and value.log_path is not None:
             report.sections.append((f"service {value.name} log (tail)", value.log_tail()))

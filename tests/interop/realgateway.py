@@ -9,6 +9,7 @@ by its PID.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import fcntl
 import json
@@ -203,34 +204,101 @@ def seed_ext_key(seed: dict[str, Any]) -> str:
     return str(seed["tenants"][0]["applications"][0]["keys"][0]["extKeys"][0]["extKey"])
 
 
-class RealGateway:
-    """One running DB + soajs.controller pair on free loopback ports.
+def run_seed(data_port: int, maintenance_inc: int) -> dict[str, Any]:
+    """The suite's seed with this run's ports and a short health-check interval."""
+    seed: dict[str, Any] = load_seed()
+    environment = seed["environment"][0]
+    environment["port"] = data_port
+    config = environment["services"]["config"]
+    config["ports"]["controller"] = data_port
+    config["ports"]["maintenanceInc"] = maintenance_inc
+    config["awareness"]["healthCheckInterval"] = HEALTH_CHECK_INTERVAL_MS
+    return seed
+
+
+class GatewayUnderTest(abc.ABC):
+    """What the scenarios use of a gateway, whichever one it is (see the subclasses).
 
     Attributes:
+        kind: ``"real"`` or ``"local"``.
         data_port: the gateway's data port (``ports.controller`` of the seeded environment).
         maintenance_port: ``data_port + maintenanceInc``.
         data_url / maintenance_url: ``http://127.0.0.1:<port>``.
         registry_api: ``127.0.0.1:<maintenance_port>``, the value of ``SOAJS_REGISTRY_API``.
         ext_key: the tenant's extKey (send it as the ``key`` header).
         jwt_secret: tenant TTEN's ``oauth.secret`` (HS256).
+        workdir: a folder for this gateway's files and the logs of its services.
     """
 
-    kind = "real"
+    kind = "?"
     env = ENV
     jwt_secret = JWT_SECRET
+    log_path: Path
 
-    def __init__(self, installation: Installation, workdir: Path) -> None:
-        self.installation = installation
+    def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.seed = load_seed()
-        self.ext_key = seed_ext_key(self.seed)
-        self.db_port = free_port()
-        self.data_port, increment = free_port_pair()
-        self.maintenance_port = self.data_port + increment
-        self.maintenance_inc = increment
+        self.ext_key = seed_ext_key(load_seed())
+        self.data_port, self.maintenance_inc = free_port_pair()
+        self.maintenance_port = self.data_port + self.maintenance_inc
         self.data_url = f"http://127.0.0.1:{self.data_port}"
         self.maintenance_url = f"http://127.0.0.1:{self.maintenance_port}"
         self.registry_api = f"127.0.0.1:{self.maintenance_port}"
+
+    @abc.abstractmethod
+    def start_gateway(self) -> None:
+        """Start the gateway on this object's ports (no-op when it runs)."""
+
+    @abc.abstractmethod
+    def stop_gateway(self) -> None:
+        """Stop the gateway; :meth:`start_gateway` brings it back on the same ports."""
+
+    def restart_gateway(self) -> None:
+        """Stop the gateway and start it again on the same ports."""
+        self.stop_gateway()
+        self.start_gateway()
+
+    def read_log(self) -> str:
+        """Everything the gateway logged, across restarts."""
+        if not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return _ANSI_ESCAPE.sub("", text)
+
+    def log_tail(self, lines: int = 150) -> str:
+        """The last ``lines`` lines of the gateway's log."""
+        return "\n".join(self.read_log().splitlines()[-lines:])
+
+    def get_registry(self, service_name: str | None = None) -> dict[str, Any]:
+        """``GET /getRegistry`` on the maintenance port, as the gateway answers it."""
+        params = {"env": self.env, "type": "service"}
+        if service_name is not None:
+            params["serviceName"] = service_name
+        return self._maintenance("/getRegistry", params)
+
+    def awareness_stat(self) -> dict[str, Any]:
+        """``GET /awarenessStat``: every service entry with its hosts' health as last probed."""
+        return self._maintenance("/awarenessStat")
+
+    def reload_registry(self) -> dict[str, Any]:
+        """``GET /reloadRegistry``: the gateway rebuilds its registry (from its DB)."""
+        return self._maintenance("/reloadRegistry")
+
+    def _maintenance(self, route: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        reply = httpx.get(f"{self.maintenance_url}{route}", params=params, timeout=20)
+        reply.raise_for_status()
+        body: dict[str, Any] = reply.json()
+        return body
+
+
+class RealGateway(GatewayUnderTest):
+    """soajs.controller 4.3.3 and its DB (SecantusDB), each a process started and stopped here."""
+
+    kind = "real"
+
+    def __init__(self, installation: Installation, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.installation = installation
+        self.db_port = free_port()
         self.log_path = workdir / "gateway.log"
         self.db_log_path = workdir / "db.log"
         self._db: subprocess.Popen[bytes] | None = None
@@ -299,46 +367,6 @@ class RealGateway:
                 f"the gateway did not start: {exc}\n--- gateway log ---\n{self.log_tail()}"
             ) from None
 
-    def restart_gateway(self) -> None:
-        """Stop the gateway with SIGINT and start it again on the same ports."""
-        self.stop_gateway()
-        self.start_gateway()
-
-    def read_log(self) -> str:
-        """Everything the gateway wrote to stdout and stderr, across restarts."""
-        if not self.log_path.exists():
-            return ""
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return _ANSI_ESCAPE.sub("", text)
-
-    def log_tail(self, lines: int = 150) -> str:
-        """The last ``lines`` lines of the gateway's log."""
-        return "\n".join(self.read_log().splitlines()[-lines:])
-
-    def get_registry(self, service_name: str | None = None) -> dict[str, Any]:
-        """``GET /getRegistry`` on the maintenance port, as the gateway answers it."""
-        params = {"env": self.env, "type": "service"}
-        if service_name is not None:
-            params["serviceName"] = service_name
-        reply = httpx.get(f"{self.maintenance_url}/getRegistry", params=params, timeout=10)
-        reply.raise_for_status()
-        body: dict[str, Any] = reply.json()
-        return body
-
-    def awareness_stat(self) -> dict[str, Any]:
-        """``GET /awarenessStat``: every service entry with its hosts' health as last probed."""
-        reply = httpx.get(f"{self.maintenance_url}/awarenessStat", timeout=10)
-        reply.raise_for_status()
-        body: dict[str, Any] = reply.json()
-        return body
-
-    def reload_registry(self) -> dict[str, Any]:
-        """``GET /reloadRegistry`` on the maintenance port."""
-        reply = httpx.get(f"{self.maintenance_url}/reloadRegistry", timeout=20)
-        reply.raise_for_status()
-        body: dict[str, Any] = reply.json()
-        return body
-
     @property
     def db_uri(self) -> str:
         """The test DB's MongoDB URI (a direct connection)."""
@@ -390,14 +418,8 @@ class RealGateway:
             raise InteropSetupError(f"the DB did not start: {exc}\n{log_text[-3000:]}") from None
 
     def _seed_db(self) -> None:
-        seed = json.loads(json.dumps(self.seed))
-        environment = seed["environment"][0]
-        environment["port"] = self.data_port
-        config = environment["services"]["config"]
-        config["ports"]["controller"] = self.data_port
-        config["ports"]["maintenanceInc"] = self.maintenance_inc
-        config["awareness"]["healthCheckInterval"] = HEALTH_CHECK_INTERVAL_MS
         seed_path = self.workdir / "seed.json"
+        seed = run_seed(self.data_port, self.maintenance_inc)
         seed_path.write_text(json.dumps(seed, ensure_ascii=False), encoding="utf-8")
         _run(
             [str(self.installation.db_python), str(DB_TOOL), "seed", self.db_uri, str(seed_path)],

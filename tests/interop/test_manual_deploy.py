@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from .apps import GROUP, RunningService, run_service
-from .realgateway import RealGateway
+from .realgateway import GatewayUnderTest, RealGateway
 from .servers import wait_for, wait_until_routable
 
 pytestmark = pytest.mark.interop
@@ -27,36 +27,42 @@ EXPECTED_CONFIG = {
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
-def service(request: pytest.FixtureRequest, gateway: RealGateway) -> Iterator[RunningService]:
+def service(request: pytest.FixtureRequest, gateway: GatewayUnderTest) -> Iterator[RunningService]:
     """``<framework>hello``, serving on loopback and registered with the gateway."""
     framework: str = request.param
     with run_service(gateway, framework, f"{framework}hello") as running:
         yield running
 
 
-def _registered_entry(gateway: RealGateway, name: str) -> dict[str, Any] | None:
+def _registered_entry(gateway: GatewayUnderTest, name: str) -> dict[str, Any] | None:
     entry: dict[str, Any] | None = gateway.get_registry(name)["data"]["services"].get(name)
     return entry
 
 
 class TestManualDeployment:
-    def test_service_registers_itself(self, gateway: RealGateway, service: RunningService) -> None:
+    def test_service_registers_itself(
+        self, gateway: GatewayUnderTest, service: RunningService
+    ) -> None:
         """The service registers on its own once it listens; the gateway lists its group/port."""
         assert wait_for(lambda: _registered_entry(gateway, service.name) is not None)
         assert _registered_entry(gateway, service.name) == {"group": GROUP, "port": service.port}
 
     def test_registration_is_persisted_because_mw_is_true(
-        self, gateway: RealGateway, service: RunningService
+        self, gateway: GatewayUnderTest, service: RunningService
     ) -> None:
-        """The gateway wrote hosts and marketplace records, which it does only for mw: true."""
-        assert wait_for(lambda: bool(gateway.db_find("hosts", {"name": service.name})))
-        hosts = gateway.db_find("hosts", {"name": service.name})
-        assert [(host["ip"], host["port"]) for host in hosts] == [("127.0.0.1", service.port)]
-        marketplace = gateway.db_find("marketplace", {"name": service.name})
-        assert [record["configuration"]["port"] for record in marketplace] == [service.port]
+        """The registration survives a registry rebuild, which only mw: true registrations do."""
+        assert wait_for(lambda: _registered_entry(gateway, service.name) is not None)
+        rebuilt = gateway.reload_registry()["data"]["services"]
+        assert rebuilt[service.name]["port"] == service.port
+        if isinstance(gateway, RealGateway):
+            # The real gateway rebuilt it from the records it wrote to its database.
+            hosts = gateway.db_find("hosts", {"name": service.name})
+            assert [(host["ip"], host["port"]) for host in hosts] == [("127.0.0.1", service.port)]
+            marketplace = gateway.db_find("marketplace", {"name": service.name})
+            assert [record["configuration"]["port"] for record in marketplace] == [service.port]
 
     def test_registration_asks_for_the_context_header(
-        self, gateway: RealGateway, service: RunningService
+        self, gateway: GatewayUnderTest, service: RunningService
     ) -> None:
         """The registered version has extKeyRequired true, so the gateway injects the header."""
         assert wait_for(lambda: _registered_entry(gateway, service.name) is not None)
@@ -65,7 +71,7 @@ class TestManualDeployment:
         assert entry["hosts"] == {"1": ["127.0.0.1"], "latest": "1"}
 
     def test_service_answers_health_probes(
-        self, gateway: RealGateway, service: RunningService
+        self, gateway: GatewayUnderTest, service: RunningService
     ) -> None:
         """The service answers /heartbeat with 200 and the gateway marks its host healthy."""
         reply = httpx.get(f"{service.url}/heartbeat", timeout=10)
@@ -79,7 +85,7 @@ class TestManualDeployment:
         assert wait_for(healthy)
 
     def test_keyed_call_reaches_service_with_tenant_and_config(
-        self, gateway: RealGateway, service: RunningService
+        self, gateway: GatewayUnderTest, service: RunningService
     ) -> None:
         """A call through the gateway with the key reaches the service as tenant TTEN."""
         reply = wait_until_routable(
@@ -97,7 +103,7 @@ class TestManualDeployment:
         assert service.received()[-1] == body
 
     def test_versioned_path_reaches_service(
-        self, gateway: RealGateway, service: RunningService
+        self, gateway: GatewayUnderTest, service: RunningService
     ) -> None:
         """The gateway strips /<name>/v1 and the service answers its own /echo."""
         wait_until_routable(f"{gateway.data_url}/{service.name}/echo", {"key": gateway.ext_key})
@@ -110,7 +116,7 @@ class TestManualDeployment:
         assert reply.json()["tenant"] == "TTEN"
 
     def test_call_without_key_never_reaches_service(
-        self, gateway: RealGateway, service: RunningService
+        self, gateway: GatewayUnderTest, service: RunningService
     ) -> None:
         """Without a key the gateway answers 403 (code 132) and the service sees nothing."""
         wait_until_routable(f"{gateway.data_url}/{service.name}/echo", {"key": gateway.ext_key})

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from .apps import RunningService, run_service
-from .realgateway import RealGateway
+from .realgateway import GatewayUnderTest
 from .servers import wait_until_routable
 
 pytestmark = pytest.mark.interop
@@ -27,7 +27,7 @@ HELLO_REPORT = {
 
 
 @pytest.fixture(scope="module")
-def hello(gateway: RealGateway) -> Iterator[RunningService]:
+def hello(gateway: GatewayUnderTest) -> Iterator[RunningService]:
     """``hello``, the service being called, routable through the gateway."""
     with run_service(gateway, "fastapi", "hello") as service:
         reply = wait_until_routable(f"{gateway.data_url}/hello/echo", {"key": gateway.ext_key})
@@ -36,7 +36,7 @@ def hello(gateway: RealGateway) -> Iterator[RunningService]:
 
 
 @pytest.fixture(scope="module")
-def caller(gateway: RealGateway, hello: RunningService) -> Iterator[RunningService]:
+def caller(gateway: GatewayUnderTest, hello: RunningService) -> Iterator[RunningService]:
     """``caller``, with ``interConnect`` to hello version 1: the gateway tells it where hello is."""
     with run_service(
         gateway, "fastapi", "caller", inter_connect=[{"name": "hello", "version": "1"}]
@@ -45,13 +45,13 @@ def caller(gateway: RealGateway, hello: RunningService) -> Iterator[RunningServi
 
 
 @pytest.fixture(scope="module")
-def relay(gateway: RealGateway, hello: RunningService) -> Iterator[RunningService]:
+def relay(gateway: GatewayUnderTest, hello: RunningService) -> Iterator[RunningService]:
     """``relay`` (Flask), with a version-less ``interConnect`` to hello: never a mesh match."""
     with run_service(gateway, "flask", "relay", inter_connect=[{"name": "hello"}]) as service:
         yield service
 
 
-def _call_through(gateway: RealGateway, service: str) -> dict[str, Any]:
+def _call_through(gateway: GatewayUnderTest, service: str) -> dict[str, Any]:
     reply = wait_until_routable(
         f"{gateway.data_url}/{service}/call/hello", {"key": gateway.ext_key}
     )
@@ -62,7 +62,7 @@ def _call_through(gateway: RealGateway, service: str) -> dict[str, Any]:
 
 class TestMesh:
     def test_caller_reaches_hello_directly(
-        self, gateway: RealGateway, hello: RunningService, caller: RunningService
+        self, gateway: GatewayUnderTest, hello: RunningService, caller: RunningService
     ) -> None:
         """The connector goes straight to hello's port; hello sees tenant TTEN and its config."""
         body = _call_through(gateway, "caller")
@@ -73,7 +73,7 @@ class TestMesh:
         assert hello.received()[-1] == HELLO_REPORT
 
     def test_relay_reaches_hello_through_gateway(
-        self, gateway: RealGateway, hello: RunningService, relay: RunningService
+        self, gateway: GatewayUnderTest, hello: RunningService, relay: RunningService
     ) -> None:
         """Without a mesh match the connector calls the gateway's /hello path with the key."""
         body = _call_through(gateway, "relay")

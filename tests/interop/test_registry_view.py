@@ -9,14 +9,14 @@ import pytest
 from soajs.registry.manager import reload_interval
 
 from .apps import GROUP, RunningService, run_service
-from .realgateway import RealGateway
+from .realgateway import GatewayUnderTest
 from .servers import wait_for, wait_until_routable
 
 pytestmark = pytest.mark.interop
 
 
 @pytest.fixture(scope="module")
-def viewer(gateway: RealGateway) -> Iterator[RunningService]:
+def viewer(gateway: GatewayUnderTest) -> Iterator[RunningService]:
     """``viewer``, a FastAPI service registered with the gateway and routable."""
     with run_service(gateway, "fastapi", "viewer") as service:
         reply = wait_until_routable(f"{gateway.data_url}/viewer/echo", {"key": gateway.ext_key})
@@ -25,7 +25,9 @@ def viewer(gateway: RealGateway) -> Iterator[RunningService]:
 
 
 class TestServiceRegistry:
-    def test_registry_has_gateway_entry(self, gateway: RealGateway, viewer: RunningService) -> None:
+    def test_registry_has_gateway_entry(
+        self, gateway: GatewayUnderTest, viewer: RunningService
+    ) -> None:
         """The service's registry holds services.controller on the gateway's data port."""
         snapshot = viewer.registry.registry
         assert snapshot.environment == "dev"
@@ -44,7 +46,7 @@ class TestServiceRegistry:
         assert status.next_reload_in > 60
 
     def test_reloaded_registry_has_own_entry(
-        self, gateway: RealGateway, viewer: RunningService
+        self, gateway: GatewayUnderTest, viewer: RunningService
     ) -> None:
         """Once registered, a reload of the service's registry shows its own {group, port}."""
         snapshot = viewer.registry.reload()
@@ -53,7 +55,7 @@ class TestServiceRegistry:
         assert viewer.registry.status.last_error is None
 
     def test_still_routable_after_gateway_reload(
-        self, gateway: RealGateway, viewer: RunningService
+        self, gateway: GatewayUnderTest, viewer: RunningService
     ) -> None:
         """After the gateway's /reloadRegistry (a rebuild) the service is still routed to."""
         rebuilt = gateway.reload_registry()

@@ -1,7 +1,9 @@
 """The gateway goes away and comes back while a service runs.
 
 The service keeps serving with its last good registry while the gateway is down, reloads once
-it is back, and is routed to again (its ``mw: true`` registration survives in the gateway's DB).
+it is back, and is routed to again. The real gateway reloads ``mw: true`` registrations from
+its DB when it starts; the emulator starts empty, so there the service comes back through its
+periodic re-registration (``SOAJS_REREGISTER_INTERVAL``, shortened for the test).
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ import pytest
 from soajs.errors import GatewayUnavailable
 
 from .apps import RunningService, run_service
-from .realgateway import RealGateway
+from .realgateway import GatewayUnderTest
 from .servers import wait_for, wait_until_routable
 
 pytestmark = pytest.mark.interop
 
 
 @pytest.fixture(scope="module")
-def survivor(gateway: RealGateway) -> Iterator[RunningService]:
+def survivor(gateway: GatewayUnderTest) -> Iterator[RunningService]:
     """``survivor``, a FastAPI service registered with the gateway and routable."""
-    with run_service(gateway, "fastapi", "survivor") as service:
+    variables = {} if gateway.kind == "real" else {"SOAJS_REREGISTER_INTERVAL": "2"}
+    with run_service(gateway, "fastapi", "survivor", variables=variables) as service:
         reply = wait_until_routable(f"{gateway.data_url}/survivor/echo", {"key": gateway.ext_key})
         assert reply.status_code == 200, reply.text
         yield service
@@ -31,7 +34,7 @@ def survivor(gateway: RealGateway) -> Iterator[RunningService]:
 
 class TestGatewayRestart:
     def test_service_outlives_gateway_restart(
-        self, gateway_restarter: RealGateway, survivor: RunningService
+        self, gateway_restarter: GatewayUnderTest, survivor: RunningService
     ) -> None:
         """Down: last good registry kept and served; back: the service reloads and is routed."""
         gateway = gateway_restarter

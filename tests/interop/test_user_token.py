@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from .apps import RunningService, run_service
-from .realgateway import RealGateway
+from .realgateway import GatewayUnderTest
 from .servers import wait_until_routable
 from .tenant_jwt import captured_user, sign_hs256
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.interop
 
 
 @pytest.fixture(scope="module")
-def secure(gateway: RealGateway) -> Iterator[RunningService]:
+def secure(gateway: GatewayUnderTest) -> Iterator[RunningService]:
     """``secure``: a FastAPI service that asks the gateway for the user and its extras."""
     with run_service(
         gateway,
@@ -32,14 +32,14 @@ def secure(gateway: RealGateway) -> Iterator[RunningService]:
         yield service
 
 
-def _bearer(gateway: RealGateway) -> dict[str, str]:
+def _bearer(gateway: GatewayUnderTest) -> dict[str, str]:
     token = sign_hs256(captured_user(), gateway.jwt_secret)
     return {"key": gateway.ext_key, "authorization": f"Bearer {token}"}
 
 
 class TestLoggedInUser:
     def test_tenant_jwt_gives_user_with_decoded_names(
-        self, gateway: RealGateway, secure: RunningService
+        self, gateway: GatewayUnderTest, secure: RunningService
     ) -> None:
         """A Bearer JWT signed with the tenant secret reaches the service as urac, names decoded."""
         reply = wait_until_routable(f"{gateway.data_url}/secure/echo", _bearer(gateway))
@@ -51,7 +51,7 @@ class TestLoggedInUser:
         assert secure.received()[-1] == body
 
     def test_missing_token_is_refused_by_gateway(
-        self, gateway: RealGateway, secure: RunningService
+        self, gateway: GatewayUnderTest, secure: RunningService
     ) -> None:
         """Without a token the gateway refuses the call (code 143) and the service sees nothing."""
         wait_until_routable(f"{gateway.data_url}/secure/echo", _bearer(gateway))
@@ -64,7 +64,7 @@ class TestLoggedInUser:
         assert len(secure.received()) == seen
 
     def test_token_signed_with_another_secret_is_refused(
-        self, gateway: RealGateway, secure: RunningService
+        self, gateway: GatewayUnderTest, secure: RunningService
     ) -> None:
         """A token the tenant did not sign never reaches the service."""
         wait_until_routable(f"{gateway.data_url}/secure/echo", _bearer(gateway))
