@@ -453,7 +453,11 @@ def current_context() -> ContextData | None:
     request = _current.get()
     if request is None:
         return None
-    return request.context
+    # RequestContext.context inlined: this runs on every read, the property would add a call.
+    context = request._context
+    if context is _UNRESOLVED:
+        return request._resolve()
+    return context
 
 
 def set_current_request(request: RequestContext | None) -> Token[RequestContext | None]:
