@@ -279,6 +279,12 @@ class RegistryManager:
         Raises:
             NotFound: no such database.
         """
+        registry = self._registry
+        if registry is not None:
+            # The common hit, coreDB first as Registry.get_database, without two more calls.
+            database = registry.core_db.get(name)
+            if database is not None:
+                return database
         return self.registry.get_database(name)
 
     def get_all_databases(self) -> dict[str, Database]:
@@ -291,6 +297,11 @@ class RegistryManager:
         Raises:
             NotFound: no such service in the registry.
         """
+        registry = self._registry
+        if registry is not None:
+            service = registry.services.get(name)
+            if service is not None:
+                return service
         return self.registry.get_service(name)
 
     def get_resource(self, name: str) -> Resource:
