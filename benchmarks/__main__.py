@@ -1,0 +1,110 @@
+"""``python -m benchmarks``: run every benchmark and print the table of ratios."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+
+from benchmarks import connect, lookups, middleware, parsing, registry
+from benchmarks.fixtures import Inputs, load_inputs
+from benchmarks.harness import Comparison, Reading, Report, Settings
+
+Benchmark = Callable[[Report, Inputs, Settings], None]
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "p1": middleware.run,
+    "p2": parsing.run,
+    "p3": lookups.run,
+    "p4": connect.run,
+    "p5": registry.run,
+}
+
+
+def run_all(names: list[str], settings: Settings) -> Report:
+    """Run the named benchmarks (``p1``..``p5``, ``e2e``) into one report."""
+    inputs = load_inputs()
+    report = Report()
+    report.notes.append(f"header: {inputs.source} ({len(inputs.header)} bytes)")
+    for name in names:
+        if name == "e2e":
+            from benchmarks import e2e
+
+            e2e.run(report, inputs, settings)
+        else:
+            BENCHMARKS[name](report, inputs, settings)
+    return report
+
+
+def format_report(report: Report, settings: Settings, seconds: float) -> str:
+    """The report as a Markdown table, then the notes."""
+    lines = [
+        "| target | measured | baseline | ratio [p25-p75] | ns/op cand / base | limit | |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in report.rows:
+        if isinstance(row, Comparison):
+            limit = "-" if row.limit is None else f"<= {row.limit:g}x"
+            lines.append(
+                f"| {row.target} | {row.name} | {row.baseline} | "
+                f"{row.ratio:.3f}x [{row.low:.3f}-{row.high:.3f}] | "
+                f"{row.candidate_ns:,.0f} / {row.baseline_ns:,.0f} | {limit} | {row.verdict} |"
+            )
+        else:
+            assert isinstance(row, Reading)
+            lines.append(
+                f"| {row.target} | {row.name} | {row.note or '-'} | {row.value} | - | "
+                f"{row.limit} | {row.verdict} |"
+            )
+    lines.append("")
+    lines.extend(f"- {note}" for note in report.notes)
+    lines.append(
+        f"- {settings.rounds} interleaved rounds per ratio (ABAB), ~{settings.round_seconds:g} s "
+        f"each; Python {platform.python_version()}, {os.cpu_count()} CPUs; "
+        f"took {seconds:.0f} s"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, run, print the table."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated subset of p1,p2,p3,p4,p5,e2e (default: all)",
+    )
+    parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
+    parser.add_argument("--rounds", type=int, default=41, help="rounds per ratio (default 41)")
+    parser.add_argument(
+        "--round-seconds", type=float, default=0.02, help="length of one round (default 0.02)"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="run everything once, tiny; numbers mean nothing"
+    )
+    args = parser.parse_args(argv)
+    names = [*BENCHMARKS, "e2e"]
+    if args.only:
+        names = [name.strip().lower() for name in args.only.split(",") if name.strip()]
+        unknown = sorted(set(names) - {*BENCHMARKS, "e2e"})
+        if unknown:
+            parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    if args.no_e2e:
+        names = [name for name in names if name != "e2e"]
+    settings = (
+        Settings.smoke()
+        if args.smoke
+        else Settings(rounds=args.rounds, round_seconds=args.round_seconds)
+    )
+    start = time.perf_counter()
+    report = run_all(names, settings)
+    print(format_report(report, settings, time.perf_counter() - start))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

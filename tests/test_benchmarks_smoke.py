@@ -1,0 +1,31 @@
+"""Every benchmark runs once, tiny (no timing is asserted: speed is for `make bench`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.__main__ import BENCHMARKS, format_report, main, run_all
+from benchmarks.harness import Comparison, Reading, Settings
+
+
+class TestBenchmarksSmoke:
+    def test_each_benchmark_runs_and_reports_rows(self) -> None:
+        """Each of P1..P5 runs in smoke mode and adds at least one row to the report."""
+        for name in BENCHMARKS:
+            report = run_all([name], Settings.smoke())
+            assert report.rows, name
+            assert all(isinstance(row, Comparison | Reading) for row in report.rows)
+
+    def test_report_is_a_table_with_the_header_source(self) -> None:
+        """The printed report is a Markdown table that names where the header came from."""
+        report = run_all(["p2"], Settings.smoke())
+        text = format_report(report, Settings.smoke(), 0.0)
+        assert text.startswith("| target | measured |")
+        assert "header: captured" in text
+        assert "parse_inject_header(raw)" in text
+
+    def test_unknown_benchmark_is_a_usage_error(self) -> None:
+        """Asking for a benchmark that does not exist exits with argparse's usage error."""
+        with pytest.raises(SystemExit) as exc:
+            main(["--only", "p9"])
+        assert exc.value.code == 2
