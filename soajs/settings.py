@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from soajs.errors import SettingsError
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     )
     srv_ip: str = Field(
         default="127.0.0.1",
-        validation_alias=AliasChoices("SOAJS_SRVIP", "srv_ip"),
+        validation_alias="SOAJS_SRVIP",
         description="The IP registered with the gateway (SOAJS_SRVIP).",
     )
 
@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     )
 
     def __init__(self, **values: Any) -> None:
+        if "srv_ip" in values:
+            # The variable's spelling (SOAJS_SRVIP) is the field's alias; accept the field name.
+            values["SOAJS_SRVIP"] = values.pop("srv_ip")
         try:
             super().__init__(**values)
         except ValidationError as exc:

@@ -190,3 +190,9 @@ class TestSrvIp:
         monkeypatch.setenv("SOAJS_SRVIP", "10.1.2.3")
         assert Settings().srv_ip == "10.1.2.3"
         assert Settings(srv_ip="10.9.9.9").srv_ip == "10.9.9.9"
+
+    def test_unprefixed_variables_are_ignored(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Only the SOAJS_SRVIP spelling is read: SRV_IP and SOAJS_SRV_IP are not."""
+        monkeypatch.setenv("SRV_IP", "10.0.0.9")
+        monkeypatch.setenv("SOAJS_SRV_IP", "10.0.0.8")
+        assert Settings().srv_ip == "127.0.0.1"
