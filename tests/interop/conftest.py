@@ -1,4 +1,8 @@
-"""Fixtures of the interop suite: the real gateway stack, started once per session.
+"""Fixtures of the interop suite: the gateways, each started once for the whole package.
+
+Every scenario takes the ``gateway`` fixture and so runs against the real gateway
+(soajs.controller 4.3.3 with its DB, installed under ``.interop/``) and against the bundled
+emulator (``soajs.gateway.LocalGateway``), both seeded from ``seed.core_provision.json``.
 
 Without ``node``/``npm`` the suite is skipped with the reason shown in the summary, unless the
 ``CI`` environment variable is set: there the missing prerequisite fails the run.
@@ -42,9 +46,9 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return f"{problem} ({'CI: the run will FAIL' if _in_ci() else 'tests will be skipped'})"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def real_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealGateway]:
-    """The real gateway with its DB, on free loopback ports, stopped at the end of the session."""
+    """The real gateway with its DB, on free loopback ports, stopped after the interop tests."""
     problem = _prerequisite_problem()
     if problem is not None:
         if _in_ci():
@@ -54,14 +58,14 @@ def real_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealGatew
         yield gateway
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_gateway_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedGateway]:
-    """The bundled emulator (soajs.gateway.LocalGateway) with the same seed, for the session."""
+    """The bundled emulator (soajs.gateway.LocalGateway) with the same seed."""
     with running_emulator(tmp_path_factory.mktemp("localgateway")) as gateway:
         yield gateway
 
 
-@pytest.fixture(scope="session", params=list(GATEWAYS))
+@pytest.fixture(scope="package", params=list(GATEWAYS))
 def gateway(request: pytest.FixtureRequest) -> GatewayUnderTest:
     """Each gateway the scenarios run against: ``real`` (soajs.controller 4.3.3), ``local``."""
     gateway: GatewayUnderTest = request.getfixturevalue(GATEWAYS[request.param])

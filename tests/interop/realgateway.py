@@ -10,6 +10,7 @@ by its PID.
 from __future__ import annotations
 
 import abc
+import atexit
 import contextlib
 import fcntl
 import json
@@ -456,7 +457,10 @@ def running_gateway(workdir: Path, root: Path = INTEROP_ROOT) -> Iterator[RealGa
     """Install if needed, start the whole stack, and stop every process on the way out."""
     gateway = RealGateway(ensure_installed(root), workdir)
     gateway.start()
+    # Also at interpreter exit, should pytest end without running its finalizers.
+    atexit.register(gateway.close)
     try:
         yield gateway
     finally:
         gateway.close()
+        atexit.unregister(gateway.close)
