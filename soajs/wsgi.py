@@ -9,9 +9,9 @@ the environ (:class:`~soajs.context.SoajsEnviron`) where ``environ["soajs.reques
 request context and ``environ["soajs.context"]`` the parsed
 :class:`~soajs.models.context.ContextData` (the seed's key), parsed on first read.
 
-The current request is reset when the app returns its response iterable; a streamed body read
-after that finds the context in ``environ["soajs.context"]`` (Flask: keep the request context
-with ``stream_with_context``).
+The current request is reset when the app returns its response iterable, and made current
+again around each chunk of a streamed body (anything but a list, a tuple or the server's
+``wsgi.file_wrapper``), so ``soajs.current_context()`` works inside a generator response too.
 
 Some WSGI servers drop headers whose names contain ``_`` (gunicorn by default), so an
 ``access_token`` *header* may never arrive; the ``?access_token=`` query form always does.
@@ -36,7 +36,7 @@ from soajs.context import (
 from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_wsgi_heartbeat
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from soajs._asgi_types import StartResponse, WSGIApplication, WSGIEnvironment
     from soajs.settings import Settings
@@ -119,9 +119,46 @@ class SoajsWSGIMiddleware:
         environ[REQUEST_KEY] = request
         token = set_current_request(request)
         try:
-            return self.app(environ, start_response)
+            response = self.app(environ, start_response)
         finally:
             reset_current_request(token)
+        if isinstance(response, list | tuple) or _is_file_wrapper(response, environ):
+            return response
+        return _BodyInContext(response, request)
+
+
+class _BodyInContext:
+    """A response body whose chunks are produced with the request's context current."""
+
+    __slots__ = ("_body", "_request")
+
+    def __init__(self, body: Iterable[bytes], request: RequestContext) -> None:
+        self._body = body
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunks = iter(self._body)
+        while True:
+            token = set_current_request(self._request)
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            finally:
+                reset_current_request(token)
+            yield chunk
+
+    def close(self) -> None:
+        """Close the wrapped body, as PEP 3333 requires of the server."""
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()
+
+
+def _is_file_wrapper(body: object, environ: WSGIEnvironment) -> bool:
+    """Tell whether ``body`` is the server's ``wsgi.file_wrapper`` (kept unwrapped for sendfile)."""
+    wrapper = environ.get("wsgi.file_wrapper")
+    return isinstance(wrapper, type) and isinstance(body, wrapper)
 
 
 SOAJSWSGIMiddleware = SoajsWSGIMiddleware

@@ -303,3 +303,49 @@ class TestPassThrough:
         assert SOAJSWSGIMiddleware is SoajsWSGIMiddleware
         assert middleware.settings is Registry.settings
         assert middleware.guard.reject is True
+
+
+class TestStreamedBody:
+    def test_generator_body_sees_the_context(self) -> None:
+        """A streamed (generator) body can read current_context() while it is produced."""
+        from soajs import current_context
+        from soajs.testing import build_inject_header
+        from soajs.wsgi import SoajsWSGIMiddleware
+
+        def app(environ: dict[str, object], start_response: Any) -> Any:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+
+            def body() -> Any:
+                for _ in range(2):
+                    context = current_context()
+                    yield (context.tenant.code if context else "none").encode()
+
+            return body()
+
+        closed: list[bool] = []
+        middleware = SoajsWSGIMiddleware(app)
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/stream",
+            "QUERY_STRING": "",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_SOAJSINJECTOBJ": build_inject_header(tenant_code="STRM").decode("latin-1"),
+        }
+        result = middleware(environ, lambda status, headers: closed.append(False))
+        chunks = list(result)
+        result.close()  # type: ignore[attr-defined]
+        assert chunks == [b"STRM", b"STRM"]
+        assert current_context() is None
+
+    def test_list_body_is_returned_as_is(self) -> None:
+        """A list body is not wrapped, so the common path stays free."""
+        from soajs.wsgi import SoajsWSGIMiddleware
+
+        body = [b"ok"]
+
+        def app(environ: dict[str, object], start_response: Any) -> Any:
+            start_response("200 OK", [])
+            return body
+
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": ""}
+        assert SoajsWSGIMiddleware(app)(environ, lambda *a: None) is body
