@@ -838,6 +838,30 @@ class TestRegistration:
         assert len(register_requests(maintenance_server)) == count
         assert registry_requests(maintenance_server) == 1
 
+    @pytest.mark.usefixtures("fast")
+    def test_first_registration_brings_the_next_reload_forward(
+        self, maintenance_server: HTTPServer, managers: list[RegistryManager]
+    ) -> None:
+        """A snapshot without the service's own entry is reloaded soon after it registers."""
+        before = load(CAPTURED / "getRegistry.dev.hello.before-register.response.json")
+        after = load(CAPTURED / "getRegistry.dev.hello.after-register.response.json")
+        gateway = Gateway(maintenance_server, before)
+        maintenance_server.expect_request("/register").respond_with_json(
+            load(CAPTURED / "register.hello.response.json")
+        )
+        settings = settings_for(maintenance_server, service_group="test", service_port=4100)
+        manager = make(managers, maintenance_server, settings=settings)
+        assert "hello" not in manager.registry.services
+        assert manager.status.next_reload_in is not None
+        assert manager.status.next_reload_in > 60
+        gateway.reply = Gateway.json(after)
+        assert manager.register() is True
+        assert wait_until(lambda: "hello" in manager.registry.services)
+        assert registry_requests(maintenance_server) == 2
+        assert manager.register() is True
+        time.sleep(0.1)
+        assert registry_requests(maintenance_server) == 2
+
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 class TestFork:

@@ -520,6 +520,7 @@ class RegistryManager:
             body["ip"],
             config.port,
         )
+        self._reload_soon_if_unlisted(config.name)
         return True
 
     def start_registration(self) -> bool:
@@ -559,6 +560,24 @@ class RegistryManager:
         )
         # A failed explicit reload() must bring the sleeping thread's retry forward too.
         self._wake.set()
+
+    def _reload_soon_if_unlisted(self, name: str) -> None:
+        """Bring the next reload forward when the snapshot does not list ``name`` yet.
+
+        The gateway lists a service only once it registered, so a snapshot loaded before the
+        first registration lacks the service's own entry until the next (often hourly)
+        reload. Once the entry is there, registrations cost no extra poll.
+        """
+        registry = self._registry
+        if registry is None or name in registry.services:
+            return
+        with self._state_lock:
+            if not self._reloading:
+                return
+            soon = time.monotonic() + MIN_RELOAD_INTERVAL
+            if self._next_reload_at is None or self._next_reload_at > soon:
+                self._next_reload_at = soon
+                self._wake.set()
 
     def _load_at_startup(self) -> None:
         deadline = time.monotonic() + self._startup_wait
