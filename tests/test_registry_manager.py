@@ -442,6 +442,22 @@ class TestReloadFailures:
         assert manager.status.consecutive_failures == 0
         assert manager.status.last_error == status.last_error
 
+    @pytest.mark.usefixtures("fast")
+    def test_failed_explicit_reload_brings_the_background_retry_forward(
+        self, maintenance_server: HTTPServer, managers: list[RegistryManager]
+    ) -> None:
+        """After a failed reload() the sleeping thread retries soon, not at the next interval."""
+        gateway = Gateway(maintenance_server, registry_reply("a"))
+        manager = make(managers, maintenance_server)
+        assert manager.status.next_reload_in is not None
+        assert manager.status.next_reload_in > 60
+        gateway.reply = Gateway.json({"result": False}, status=200)
+        with pytest.raises(RegistryRejected):
+            manager.reload()
+        gateway.reply = Gateway.json(registry_reply("b"))
+        assert wait_until(lambda: tag_of(manager.registry) == "b")
+        assert manager.status.consecutive_failures == 0
+
     def test_gateway_down_keeps_the_last_good_registry(
         self, managers: list[RegistryManager]
     ) -> None:

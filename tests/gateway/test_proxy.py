@@ -273,3 +273,22 @@ def test_every_url_form_reaches_version_1(gateway, echo, path):
     service = registered(gateway, echo, "hello")
     assert call(gateway, path, key=gateway.ext_key).status_code == 200
     assert service.requests[-1]["path"] == "/echo"
+
+
+class TestHealthProbes:
+    def test_port_plus_increment_beyond_65535_falls_back_to_the_port(self, gateway, echo):
+        """A service whose port + maintenanceInc passes 65535 is probed on its own port."""
+        service = None
+        for port in range(65500, 64600, -7):
+            try:
+                service = echo(port=port)
+            except (OSError, SystemExit):
+                continue
+            break
+        assert service is not None, "no free port above 64535"
+        assert service.port + 1000 > 65535
+        assert register(gateway, "hello", service.port)["result"] is True
+        gateway.check_health()
+        assert gateway.healthy_hosts("hello") == ["127.0.0.1"]
+        response = call(gateway, "/hello/echo", key=gateway.ext_key)
+        assert response.status_code == 200
