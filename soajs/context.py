@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from typing import Any, ClassVar, Final, NamedTuple
 from urllib.parse import parse_qs
@@ -330,6 +330,28 @@ class HeaderGuard:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         return any(address in network for network in self.networks)
+
+    def capture_environ(self, environ: Mapping[str, Any]) -> RequestContext:
+        """Capture a WSGI environ (or Django's ``request.META``) under this policy.
+
+        The header is kept as the Latin-1 text PEP 3333 gives; nothing is parsed here. A header
+        from an untrusted peer is noted in the log.
+        """
+        peer = environ.get("REMOTE_ADDR") or None
+        trusted = self.is_trusted(peer)
+        request = RequestContext(
+            environ.get("HTTP_SOAJSINJECTOBJ"),
+            access_token=query_access_token(environ.get("QUERY_STRING", ""))
+            or environ.get("HTTP_ACCESS_TOKEN"),
+            traceparent=environ.get("HTTP_TRACEPARENT"),
+            tracestate=environ.get("HTTP_TRACESTATE"),
+            peer=peer,
+            trusted=trusted,
+            max_size=self.max_size,
+        )
+        if not trusted:
+            self.note_untrusted(request)
+        return request
 
     def note_untrusted(self, request: RequestContext) -> None:
         """Log a header dropped because its peer is not a trusted gateway (never its content)."""

@@ -40,7 +40,6 @@ from soajs.container import ServiceLifecycle, SoajsContainer
 from soajs.context import (
     HeaderGuard,
     RequestContext,
-    query_access_token,
     reset_current_request,
     set_current_request,
 )
@@ -86,23 +85,7 @@ class _Integration:
 
     def request_context(self, meta: dict[str, Any]) -> RequestContext:
         """Capture a request from ``request.META`` (WSGI environ or Django's ASGI equivalent)."""
-        guard = self.guard
-        peer = meta.get("REMOTE_ADDR") or None
-        trusted = guard.is_trusted(peer)
-        request = RequestContext(
-            meta.get("HTTP_SOAJSINJECTOBJ"),
-            access_token=(
-                query_access_token(meta.get("QUERY_STRING", "")) or meta.get("HTTP_ACCESS_TOKEN")
-            ),
-            traceparent=meta.get("HTTP_TRACEPARENT"),
-            tracestate=meta.get("HTTP_TRACESTATE"),
-            peer=peer,
-            trusted=trusted,
-            max_size=guard.max_size,
-        )
-        if not trusted:
-            guard.note_untrusted(request)
-        return request
+        return self.guard.capture_environ(meta)
 
 
 _lock = threading.Lock()

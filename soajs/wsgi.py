@@ -28,7 +28,6 @@ from soajs.context import (
     HeaderGuard,
     RequestContext,
     SoajsEnviron,
-    query_access_token,
     reset_current_request,
     resolve_settings,
     set_current_request,
@@ -90,20 +89,7 @@ class SoajsWSGIMiddleware:
             return self.heartbeat(environ, start_response)
 
         guard = self.guard
-        peer = environ.get("REMOTE_ADDR") or None
-        trusted = guard.is_trusted(peer)
-        request = RequestContext(
-            environ.get("HTTP_SOAJSINJECTOBJ"),
-            access_token=query_access_token(environ.get("QUERY_STRING", ""))
-            or environ.get("HTTP_ACCESS_TOKEN"),
-            traceparent=environ.get("HTTP_TRACEPARENT"),
-            tracestate=environ.get("HTTP_TRACESTATE"),
-            peer=peer,
-            trusted=trusted,
-            max_size=guard.max_size,
-        )
-        if not trusted:
-            guard.note_untrusted(request)
+        request = guard.capture_environ(environ)
         if guard.reject:
             refused = guard.check(request)
             if refused is not None:
