@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from benchmarks.fixtures import Inputs, big_registry
 from benchmarks.harness import Reading, Report, Settings, quartiles
 from benchmarks.middleware import asgi_scope, asgi_timer, starlette_app
@@ -37,9 +39,8 @@ class _BytesRegistryClient(RegistryClient):
         super().__init__("http://registry.invalid")
         self.body = body
 
-    def _call(self, method: str, url: str, **options: Any) -> dict[str, Any]:
-        reply: dict[str, Any] = json.loads(self.body)
-        return reply
+    def _exchange(self, method: str, url: str, **options: Any) -> httpx.Response:
+        return httpx.Response(200, content=self.body)
 
 
 def run(report: Report, inputs: Inputs, settings: Settings) -> None:

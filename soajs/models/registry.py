@@ -12,18 +12,22 @@ can carry credentials. The values themselves stay reachable, e.g. ``database.cre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Literal, overload
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, Literal, overload
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
+    GetCoreSchemaHandler,
     PrivateAttr,
-    field_validator,
-    model_validator,
+    Strict,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
 )
+from pydantic_core import core_schema
 
 from soajs.errors import NotFound
 
@@ -67,9 +71,30 @@ class WireModel(BaseModel):
                 yield name, getattr(self, name)
 
 
-def _none_as_empty(value: Any) -> Any:
-    """The gateway copies some keys only when truthy; treat an explicit ``null`` as empty."""
-    return {} if value is None else value
+class _NullAsEmpty:
+    """Field marker: the gateway copies some keys only when truthy; an explicit ``null`` reads
+    as the empty value ``factory()``.
+
+    An after-validator over a nullable schema, not a before-validator: pydantic-core hands a
+    before-validator a Python copy of its subtree, which would decode a JSON reply twice.
+    """
+
+    __slots__ = ("factory",)
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self.factory = factory
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        factory = self.factory
+
+        def empty_if_null(value: Any) -> Any:
+            return factory() if value is None else value
+
+        return core_schema.no_info_after_validator_function(
+            empty_if_null, core_schema.nullable_schema(handler(source))
+        )
 
 
 class Server(WireModel):
@@ -186,15 +211,15 @@ class SessionConfig(WireModel):
 class ServiceConfig(WireModel):
     """``serviceConfig``: the environment's service settings (``cors``/``oauth`` are stripped)."""
 
-    awareness: AwarenessConfig = Field(default_factory=AwarenessConfig)
-    ports: PortsConfig = Field(default_factory=PortsConfig)
+    awareness: Annotated[AwarenessConfig, _NullAsEmpty(AwarenessConfig)] = Field(
+        default_factory=AwarenessConfig
+    )
+    ports: Annotated[PortsConfig, _NullAsEmpty(PortsConfig)] = Field(default_factory=PortsConfig)
     key: KeyConfig | None = None
     logger: LoggerConfig | None = None
     cookie: CookieConfig | None = None
     session: SessionConfig | None = None
     agent: dict[str, Any] | None = None
-
-    _empty_if_null = field_validator("awareness", "ports", mode="before")(_none_as_empty)
 
 
 class Deployer(WireModel):
@@ -295,6 +320,47 @@ class GatewayAwareness(WireModel):
     port: int | None = None
 
 
+def _keep_raw(data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate a Python input and keep the dict it came from as :attr:`Registry.raw`."""
+    model = handler(data)
+    if isinstance(data, dict):
+        model._raw = data
+    return model
+
+
+class _ReplyJson:
+    """A ``/getRegistry`` reply's JSON bytes, kept in place of :attr:`Registry.raw` until read.
+
+    Equal to the ``data`` dict it holds, so a registry compares as it did when ``raw`` was
+    decoded up front.
+    """
+
+    __slots__ = ("_data", "body")
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self._data: dict[str, Any] | None = None
+
+    def data(self) -> dict[str, Any]:
+        """The reply's ``data`` object, decoded once (under a lock, so every reader shares it)."""
+        with _DECODE_LOCK:
+            if self._data is None:
+                self._data = json.loads(self.body)["data"]
+            return self._data
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _ReplyJson):
+            return self.body == other.body or self.data() == other.data()
+        if isinstance(other, dict):
+            return self.data() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_DECODE_LOCK = threading.Lock()
+
+
 class Registry(WireModel):
     """The environment registry: the ``data`` object of a ``/getRegistry`` reply.
 
@@ -309,36 +375,37 @@ class Registry(WireModel):
     api_prefix: str | None = Field(default=None, alias="apiPrefix")
     protocol: str | None = None
     port: int | None = None
-    core_db: dict[str, Database | None] = Field(default_factory=dict, alias="coreDB")
-    tenant_meta_db: dict[str, Database | None] = Field(default_factory=dict, alias="tenantMetaDB")
-    service_config: ServiceConfig = Field(default_factory=ServiceConfig, alias="serviceConfig")
-    deployer: Deployer = Field(default_factory=Deployer)
-    custom: dict[str, CustomRegistry] = Field(default_factory=dict)
-    resources: dict[str, dict[str, Resource]] = Field(default_factory=dict)
-    services: dict[str, Service] = Field(default_factory=dict)
+    core_db: Annotated[dict[str, Database | None], _NullAsEmpty(dict)] = Field(
+        default_factory=dict, alias="coreDB"
+    )
+    tenant_meta_db: Annotated[dict[str, Database | None], _NullAsEmpty(dict)] = Field(
+        default_factory=dict, alias="tenantMetaDB"
+    )
+    service_config: Annotated[ServiceConfig, _NullAsEmpty(ServiceConfig)] = Field(
+        default_factory=ServiceConfig, alias="serviceConfig"
+    )
+    deployer: Annotated[Deployer, _NullAsEmpty(Deployer)] = Field(default_factory=Deployer)
+    custom: Annotated[dict[str, CustomRegistry], _NullAsEmpty(dict)] = Field(default_factory=dict)
+    resources: Annotated[dict[str, dict[str, Resource]], _NullAsEmpty(dict)] = Field(
+        default_factory=dict
+    )
+    services: Annotated[dict[str, Service], _NullAsEmpty(dict)] = Field(default_factory=dict)
     daemons: dict[str, Daemon] | None = None
     awareness: GatewayAwareness | None = None
 
-    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+    # The dict as received, or the reply's JSON bytes until ``raw`` is first read.
+    _raw: dict[str, Any] | _ReplyJson = PrivateAttr(default_factory=dict)
 
-    _empty_if_null = field_validator(
-        "core_db",
-        "tenant_meta_db",
-        "service_config",
-        "deployer",
-        "custom",
-        "resources",
-        "services",
-        mode="before",
-    )(_none_as_empty)
-
-    @model_validator(mode="wrap")
     @classmethod
-    def _keep_raw(cls, data: Any, handler: ModelWrapValidatorHandler[Registry]) -> Registry:
-        model = handler(data)
-        if isinstance(data, dict):
-            model._raw = data
-        return model
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        """Keep a Python input dict as ``raw``; JSON input is validated in one pass, as is."""
+        schema = handler(source)
+        return core_schema.json_or_python_schema(
+            json_schema=schema,
+            python_schema=core_schema.no_info_wrap_validator_function(_keep_raw, schema),
+        )
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Registry:
@@ -352,7 +419,11 @@ class Registry(WireModel):
     @property
     def raw(self) -> dict[str, Any]:
         """The registry dict exactly as received (treat it as read-only)."""
-        return self._raw
+        raw = self._raw
+        if isinstance(raw, _ReplyJson):
+            raw = raw.data()
+            self._raw = raw
+        return raw
 
     def get_database(self, name: str) -> Database:
         """The database ``name``, from ``coreDB`` first, then ``tenantMetaDB``.
@@ -439,3 +510,36 @@ class Registry(WireModel):
         if entry is None:
             raise NotFound(f"custom registry {name!r} is not in the {self.environment!r} registry")
         return entry
+
+
+class _RegistryReply(BaseModel):
+    """A successful ``/getRegistry`` reply: ``{"result": true, "data": {...}}``."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    result: Annotated[bool, Strict()]
+    data: Registry
+
+
+_REPLY_VALIDATOR = _RegistryReply.__pydantic_validator__
+
+
+def parse_registry_reply(body: bytes) -> Registry | None:
+    """Validate a ``/getRegistry`` reply body in one pass, JSON bytes straight to the models.
+
+    :attr:`Registry.raw` keeps ``body`` and decodes it on first read.
+
+    Returns:
+        The registry, or ``None`` when ``body`` is anything but a success whose ``data`` the
+        models accept (not JSON, ``result`` not ``true``, a refused field): the caller decodes
+        it again to say why.
+    """
+    try:
+        reply = _REPLY_VALIDATOR.validate_json(body)
+    except ValidationError:
+        return None
+    if reply.result is not True:
+        return None
+    registry: Registry = reply.data
+    registry._raw = _ReplyJson(body)
+    return registry

@@ -14,7 +14,7 @@ import httpx
 from pydantic import ValidationError
 
 from soajs.errors import GatewayUnavailable, RegistryRejected, RegistryReplyMalformed
-from soajs.models.registry import Registry
+from soajs.models.registry import Registry, parse_registry_reply
 
 __all__ = ["RegistryClient"]
 
@@ -66,7 +66,12 @@ class RegistryClient:
         """
         url = f"{self.base_url}/getRegistry"
         params = {"env": env, "serviceName": service_name, "type": "service"}
-        reply = self._call("GET", url, params=params)
+        response = self._exchange("GET", url, params=params)
+        registry = parse_registry_reply(response.content)
+        if registry is not None:
+            return registry
+        # Not a plain success: decode it again, only to say what is wrong with it.
+        reply = _decode(response, "GET", url)
         if reply.get("result") is not True:
             _check_result(reply, "GET", url)
             raise RegistryRejected(
@@ -150,6 +155,10 @@ class RegistryClient:
             return self._http
 
     def _call(self, method: str, url: str, **options: Any) -> dict[str, Any]:
+        return _decode(self._exchange(method, url, **options), method, url)
+
+    def _exchange(self, method: str, url: str, **options: Any) -> httpx.Response:
+        """Send one request; the reply, whose status is below 400."""
         try:
             response = self._client().request(method, url, **options)
         except httpx.TimeoutException as exc:
@@ -166,18 +175,21 @@ class RegistryClient:
             raise GatewayUnavailable(
                 f"{method} {url} answered HTTP {response.status_code}", url=url
             )
-        try:
-            reply = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise RegistryReplyMalformed(
-                f"{method} {url} answered HTTP {response.status_code} with a body that is not JSON",
-                url=url,
-            ) from None
-        if not isinstance(reply, dict):
-            raise RegistryReplyMalformed(
-                f"{method} {url} answered JSON that is not an object", url=url
-            )
-        return reply
+        return response
+
+
+def _decode(response: httpx.Response, method: str, url: str) -> dict[str, Any]:
+    """The reply body as a JSON object."""
+    try:
+        reply = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RegistryReplyMalformed(
+            f"{method} {url} answered HTTP {response.status_code} with a body that is not JSON",
+            url=url,
+        ) from None
+    if not isinstance(reply, dict):
+        raise RegistryReplyMalformed(f"{method} {url} answered JSON that is not an object", url=url)
+    return reply
 
 
 def _check_result(reply: dict[str, Any], method: str, url: str) -> None:
