@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -76,6 +76,22 @@ class RegistryStatus:
     age_seconds: float | None
     next_reload_in: float | None
     running: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """A registry and its lookups, built once per load and swapped in by one assignment, so a
+    read is one dict lookup and never mixes two registries."""
+
+    registry: Registry | None = None
+    # coreDB wins over tenantMetaDB, as in Registry.get_database; null entries left out.
+    databases: dict[str, Database] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, registry: Registry) -> _Snapshot:
+        """Index ``registry``."""
+        return cls(registry, registry.get_all_databases(), dict(registry.services))
 
 
 @dataclass(frozen=True)
@@ -214,7 +230,7 @@ class RegistryManager:
             self._settings.registry_startup_wait if startup_wait is None else startup_wait
         )
 
-        self._registry: Registry | None = None
+        self._snapshot = _Snapshot()
         self._health = _Health()
         self._reload_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -239,7 +255,7 @@ class RegistryManager:
         return cls(config=config, settings=settings, autostart=autostart)
 
     def __repr__(self) -> str:
-        registry = self._registry
+        registry = self._snapshot.registry
         loaded = None if registry is None else registry.environment
         return (
             f"RegistryManager(service_name={self.service_name!r}, env_code={self.env_code!r}, "
@@ -255,7 +271,7 @@ class RegistryManager:
         Raises:
             RegistryError: nothing is loaded yet (``autostart=False`` and no :meth:`start`).
         """
-        registry = self._registry
+        registry = self._snapshot.registry
         if registry is None:
             raise RegistryError(
                 f"the {self.env_code!r} registry is not loaded yet: call start() or reload()",
@@ -279,13 +295,11 @@ class RegistryManager:
         Raises:
             NotFound: no such database.
         """
-        registry = self._registry
-        if registry is not None:
-            # The common hit, coreDB first as Registry.get_database, without two more calls.
-            database = registry.core_db.get(name)
-            if database is not None:
-                return database
-        return self.registry.get_database(name)
+        try:
+            return self._snapshot.databases[name]
+        except KeyError:
+            # Nothing loaded, or no such database: the registry says which.
+            return self.registry.get_database(name)
 
     def get_all_databases(self) -> dict[str, Database]:
         """Every database of the registry, by name."""
@@ -297,12 +311,10 @@ class RegistryManager:
         Raises:
             NotFound: no such service in the registry.
         """
-        registry = self._registry
-        if registry is not None:
-            service = registry.services.get(name)
-            if service is not None:
-                return service
-        return self.registry.get_service(name)
+        try:
+            return self._snapshot.services[name]
+        except KeyError:
+            return self.registry.get_service(name)
 
     def get_resource(self, name: str) -> Resource:
         """The resource ``name``, whatever its type.
@@ -379,7 +391,7 @@ class RegistryManager:
             except Exception as exc:
                 self._record_failure(exc)
                 raise
-            self._registry = registry
+            self._snapshot = _Snapshot.of(registry)
             health = self._health
             self._health = _Health(
                 last_success=datetime.now(UTC),
@@ -400,13 +412,15 @@ class RegistryManager:
         with self._state_lock:
             self._stopped = False
             self._halt.clear()
-        if self._registry is None:
+        if self._snapshot.registry is None:
             self._load_at_startup()
         with self._state_lock:
             if self.auto_reload:
                 self._reloading = True
                 if self._next_reload_at is None:
-                    self._next_reload_at = time.monotonic() + reload_interval(self._registry)
+                    self._next_reload_at = time.monotonic() + reload_interval(
+                        self._snapshot.registry
+                    )
             self._ensure_thread()
 
     def stop(self, timeout: float | None = None) -> None:
@@ -556,7 +570,7 @@ class RegistryManager:
             reloads=health.reloads,
         )
         self._next_reload_at = time.monotonic() + retry_delay(
-            failures, reload_interval(self._registry)
+            failures, reload_interval(self._snapshot.registry)
         )
         # A failed explicit reload() must bring the sleeping thread's retry forward too.
         self._wake.set()
@@ -568,7 +582,7 @@ class RegistryManager:
         first registration lacks the service's own entry until the next (often hourly)
         reload. Once the entry is there, registrations cost no extra poll.
         """
-        registry = self._registry
+        registry = self._snapshot.registry
         if registry is None or name in registry.services:
             return
         with self._state_lock:
