@@ -154,7 +154,8 @@ class ServiceConnector:
         self._trace_headers: dict[str, str] = dict(trace_headers or {})
         self._timeout = timeout
         self._retries = retries
-        self._responses: dict[tuple[str | None, str | None], ConnectResponse] = {}
+        # By service name, then version: a repeated connect() builds no tuple key.
+        self._responses: dict[str | None, dict[str | None, ConnectResponse]] = {}
 
     def __repr__(self) -> str:
         tenant = self._context.tenant.code if self._context is not None else None
@@ -178,9 +179,12 @@ class ServiceConnector:
             ConnectError: There is no request context, or it has no gateway address
                 (``awareness``) and the service is not a mesh target.
         """
-        response = self._responses.get((service_name, version))
-        if response is None:
-            response = self._responses[service_name, version] = self._resolve(service_name, version)
+        try:
+            return self._responses[service_name][version]
+        except KeyError:
+            pass  # resolved below, outside the handler: a ConnectError must not chain a KeyError
+        response = self._resolve(service_name, version)
+        self._responses.setdefault(service_name, {})[version] = response
         return response
 
     def client(
