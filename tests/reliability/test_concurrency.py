@@ -161,6 +161,13 @@ class TestReadersDuringReloads:
                 for round_ in range(ROUNDS):
                     base = round_ * TASKS
                     results += await asyncio.gather(*(one(client, base + i) for i in range(TASKS)))
+                    # A busy event loop can starve the reloader thread of the GIL; wait (bounded)
+                    # for the next swap so every round after the first meets another snapshot.
+                    seen = tag_of(manager.registry)
+                    for _ in range(1000):  # at most ~5 s
+                        if tag_of(manager.registry) != seen:
+                            break
+                        await asyncio.sleep(0.005)
             return results
 
         with Reloader(manager) as reloader:
