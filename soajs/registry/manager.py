@@ -391,7 +391,7 @@ class RegistryManager:
             except Exception as exc:
                 self._record_failure(exc)
                 raise
-            self._snapshot = _Snapshot.of(registry)
+            snapshot = _Snapshot.of(registry)
             health = self._health
             self._health = _Health(
                 last_success=datetime.now(UTC),
@@ -402,6 +402,8 @@ class RegistryManager:
                 reloads=health.reloads + 1,
             )
             self._next_reload_at = time.monotonic() + reload_interval(registry)
+            # Published last: whoever sees the new snapshot also sees its status.
+            self._snapshot = snapshot
             return registry
 
     def start(self) -> None:

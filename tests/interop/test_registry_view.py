@@ -36,7 +36,12 @@ class TestServiceRegistry:
         assert controller.name == "controller"
 
     def test_registry_reload_interval_comes_from_environment(self, viewer: RunningService) -> None:
-        """The environment's autoRelaodRegistry (3600000 ms, misspelt key) sets the interval."""
+        """The environment's autoRelaodRegistry (3600000 ms, misspelt key) sets the interval.
+
+        Right after registering, the service reloads once (its first snapshot predates the
+        registration and lacks its own entry); from then on the environment's interval holds.
+        """
+        assert wait_for(lambda: "viewer" in (viewer.registry.registry.services or {}))
         snapshot = viewer.registry.registry
         assert snapshot.service_config.awareness.reload_interval_ms == 3_600_000
         assert reload_interval(snapshot) == 3600.0
