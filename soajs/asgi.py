@@ -44,6 +44,7 @@ from soajs.context import (
     SoajsScope,
     reset_current_request,
     resolve_settings,
+    service_name_of,
     set_current_request,
 )
 from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_asgi_heartbeat
@@ -83,12 +84,9 @@ class SoajsASGIMiddleware:
         self.registry = registry
         self.settings = resolve_settings(settings, registry)
         self.guard = HeaderGuard(self.settings, trust_header=trust_header)
-        service_name = getattr(registry, "service_name", None) or self.settings.service_name
         self.heartbeat: ASGIApp | None = None
         if heartbeat:
-            self.heartbeat = make_asgi_heartbeat(
-                service_name if isinstance(service_name, str) else None
-            )
+            self.heartbeat = make_asgi_heartbeat(service_name_of(registry, self.settings))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""

@@ -386,6 +386,12 @@ def resolve_settings(settings: Settings | None, registry: object | None) -> Sett
     return Settings()
 
 
+def service_name_of(registry: object | None, settings: Settings) -> str | None:
+    """The service's name for replies such as ``/heartbeat``: the registry's, else the settings'."""
+    name = getattr(registry, "service_name", None) or settings.service_name
+    return name if isinstance(name, str) else None
+
+
 _Contains = Callable[[dict[str, Any], object], bool]
 
 

@@ -30,6 +30,7 @@ from soajs.context import (
     SoajsEnviron,
     reset_current_request,
     resolve_settings,
+    service_name_of,
     set_current_request,
 )
 from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_wsgi_heartbeat
@@ -71,12 +72,9 @@ class SoajsWSGIMiddleware:
         self.registry = registry
         self.settings = resolve_settings(settings, registry)
         self.guard = HeaderGuard(self.settings, trust_header=trust_header)
-        service_name = getattr(registry, "service_name", None) or self.settings.service_name
         self.heartbeat: WSGIApplication | None = None
         if heartbeat:
-            self.heartbeat = make_wsgi_heartbeat(
-                service_name if isinstance(service_name, str) else None
-            )
+            self.heartbeat = make_wsgi_heartbeat(service_name_of(registry, self.settings))
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Serve one request."""
