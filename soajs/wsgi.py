@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 from soajs.context import (
     REQUEST_KEY,
@@ -44,6 +44,11 @@ if TYPE_CHECKING:
 __all__ = ["SOAJSWSGIMiddleware", "SoajsWSGIMiddleware"]
 
 logger = logging.getLogger("soajs.wsgi")
+
+_SEQUENCES: Final = (list, tuple)
+"""Bodies passed through as they are: already built, nothing runs while they are sent."""
+
+_END: Any = object()
 
 
 class SoajsWSGIMiddleware:
@@ -106,7 +111,7 @@ class SoajsWSGIMiddleware:
             response = self.app(environ, start_response)
         finally:
             reset_current_request(token)
-        if isinstance(response, list | tuple) or _is_file_wrapper(response, environ):
+        if isinstance(response, _SEQUENCES) or _is_file_wrapper(response, environ):
             return response
         return _BodyInContext(response, request)
 
@@ -122,14 +127,16 @@ class _BodyInContext:
 
     def __iter__(self) -> Iterator[bytes]:
         chunks = iter(self._body)
+        request = self._request
         while True:
-            token = set_current_request(self._request)
+            token = set_current_request(request)
             try:
-                chunk = next(chunks)
-            except StopIteration:
-                return
+                # A sentinel, not StopIteration: raising and catching it costs more than a chunk.
+                chunk = next(chunks, _END)
             finally:
                 reset_current_request(token)
+            if chunk is _END:
+                return
             yield chunk
 
     def close(self) -> None:
