@@ -63,3 +63,11 @@ def closed_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+@pytest.fixture
+def no_soajs_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the machine's SOAJS_* variables out of a test."""
+    for name in list(os.environ):
+        if name.startswith("SOAJS_"):
+            monkeypatch.delenv(name)

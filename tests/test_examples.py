@@ -311,11 +311,9 @@ class TestReadme:
         )
         assert found.stdout.split() == [fresh_gateway.ext_key]
 
+    @pytest.mark.usefixtures("no_soajs_env")
     def test_seed_api_block_runs(self, example_gateway, monkeypatch):
         """The README's seed API block serves the tenant from a gateway-shaped header."""
-        for name in list(os.environ):
-            if name.startswith("SOAJS_"):
-                monkeypatch.delenv(name)
         monkeypatch.setenv("SOAJS_REGISTRY_API", example_gateway.registry_api)
         source = readme_block("python", "SOAJSMiddleware")
         module = types.ModuleType("readme_seed")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,11 +19,8 @@ GOOD_SERVICE = {"name": "hello", "group": "test", "port": 4100, "version": "1"}
 
 
 @pytest.fixture
-def runner(monkeypatch):
+def runner(no_soajs_env):
     """A CLI runner with no SOAJS_* variables inherited from the machine."""
-    for name in list(os.environ):
-        if name.startswith("SOAJS_"):
-            monkeypatch.delenv(name)
     return CliRunner()
 
 

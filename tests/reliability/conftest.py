@@ -46,11 +46,8 @@ def figures() -> Iterator[Figures]:
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_environment(no_soajs_env: None) -> None:
     """Keep the machine's SOAJS_* variables out of these tests."""
-    for name in list(os.environ):
-        if name.startswith("SOAJS_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture
