@@ -1,11 +1,11 @@
 """Pure ASGI middleware: the SOAJS request context for Starlette, FastAPI or any ASGI app.
 
-Per HTTP request it captures, without decoding or parsing anything, the ``soajsinjectobj``
-header, ``access_token``, ``traceparent``/``tracestate`` and the client address into a
-:class:`~soajs.context.RequestContext`, makes it current (:func:`soajs.current_context`) for
-the downstream call, and passes a copy of the scope (:class:`~soajs.context.SoajsScope`) where
-``scope["soajs.request"]`` is the request context and ``scope["soajs"]`` the parsed
-:class:`~soajs.models.context.ContextData`, parsed on first read.
+Per HTTP request it captures the scope in a :class:`~soajs.context.RequestContext` (nothing is
+read, decoded or parsed until someone asks: the ``soajsinjectobj`` header, ``access_token``,
+``traceparent``/``tracestate`` and the client address), stores it in the scope as
+``scope["soajs.request"]``, and makes it current (:func:`soajs.current_context`) for the
+downstream call. Its ``.context`` is the parsed :class:`~soajs.models.context.ContextData`,
+parsed on first read; ``soajs.middleware.get_soajs_context(request)`` reads it too.
 
 Header policy (``Settings.header_policy``, ``SOAJS_HEADER_POLICY``):
 
@@ -41,11 +41,10 @@ from soajs.context import (
     HeaderGuard,
     Rejection,
     RequestContext,
-    SoajsScope,
-    reset_current_request,
+    _current,
+    _new_request,
     resolve_settings,
     service_name_of,
-    set_current_request,
 )
 from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_asgi_heartbeat
 
@@ -103,27 +102,25 @@ class SoajsASGIMiddleware:
             return
 
         guard = self.guard
-        client = scope.get("client")
-        peer = client[0] if client else None
-        trusted = guard.is_trusted(peer)
-        request = RequestContext.from_asgi(
-            scope, peer=peer, trusted=trusted, max_size=guard.max_size
-        )
-        if not trusted:
-            guard.note_untrusted(request)
-        if guard.reject:
+        if guard.eager:
+            request = guard.capture_scope(scope)
             refused = guard.check(request)
             if refused is not None:
                 await _refuse(refused, send)
                 return
-
-        scope = SoajsScope(scope)
+        else:
+            # RequestContext.from_scope inlined: this is the whole per-request cost.
+            request = _new_request(RequestContext)
+            request._headers = scope["headers"]
+            request._query = scope.get("query_string", b"")
+            request._client = scope.get("client")
+            request._guard = guard
         scope[REQUEST_KEY] = request
-        token = set_current_request(request)
+        token = _current.set(request)
         try:
             await self.app(scope, receive, send)
         finally:
-            reset_current_request(token)
+            _current.reset(token)
 
 
 async def _refuse(refused: Rejection, send: Send) -> None:

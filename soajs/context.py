@@ -2,16 +2,18 @@
 
 The middlewares build one :class:`RequestContext` per request and make it current for the
 downstream call (a :class:`~contextvars.ContextVar`, so it follows asyncio tasks, the threads
-Starlette runs sync handlers in, and WSGI worker threads). Capturing costs a few attribute
-stores: the ``soajsinjectobj`` header is decoded and validated the first time
-:attr:`RequestContext.context` (or :func:`current_context`) is read, and never again.
+Starlette runs sync handlers in, and WSGI worker threads). Capturing costs two attribute
+stores: the headers are read the first time a value is asked for, and the ``soajsinjectobj``
+header is decoded and validated the first time :attr:`RequestContext.context` (or
+:func:`current_context`) is read, and never again.
 
 Where handlers find it:
 
 - anywhere: :func:`current_context` / :func:`current_request`;
-- ASGI: ``scope["soajs.request"]`` (the :class:`RequestContext`) and ``scope["soajs"]`` (the
-  :class:`~soajs.models.context.ContextData`), resolved lazily by :class:`SoajsScope`;
-- WSGI: ``environ["soajs.request"]`` and ``environ["soajs.context"]``, by :class:`SoajsEnviron`.
+- ASGI: ``scope["soajs.request"]``, the :class:`RequestContext` (its ``.context`` is the
+  :class:`~soajs.models.context.ContextData`), or ``soajs.middleware.get_soajs_context(request)``;
+- WSGI: ``environ["soajs.request"]`` and ``environ["soajs.context"]`` (the seed's key, resolved
+  lazily by :class:`SoajsEnviron`).
 """
 
 from __future__ import annotations
@@ -30,14 +32,12 @@ from soajs.models.context import ContextData
 from soajs.settings import Settings
 
 __all__ = [
-    "ASGI_CONTEXT_KEY",
     "REQUEST_KEY",
     "WSGI_CONTEXT_KEY",
     "HeaderGuard",
     "Rejection",
     "RequestContext",
     "SoajsEnviron",
-    "SoajsScope",
     "current_context",
     "current_request",
     "query_access_token",
@@ -50,9 +50,6 @@ logger = logging.getLogger("soajs.context")
 
 REQUEST_KEY: Final = "soajs.request"
 """Key of the :class:`RequestContext` in an ASGI scope or a WSGI environ."""
-
-ASGI_CONTEXT_KEY: Final = "soajs"
-"""Key that resolves to the :class:`ContextData` in an ASGI scope (upstream's location)."""
 
 WSGI_CONTEXT_KEY: Final = "soajs.context"
 """Key that resolves to the :class:`ContextData` in a WSGI environ (the seed's location)."""
@@ -71,9 +68,10 @@ class RequestContext:
     """What the middleware captured for one request, with a lazy, cached :attr:`context`.
 
     Build it with keyword values (tests, custom integrations), or let the middlewares build
-    it from an ASGI scope (:meth:`from_asgi`), whose headers are then only scanned when a
-    value is first read. Reading is idempotent, so two threads reading at once at worst parse
-    twice and agree.
+    it from an ASGI scope (:meth:`from_scope`) or a WSGI environ (:meth:`from_environ`): then
+    it only keeps a reference to the request and its :class:`HeaderGuard`, and reads the
+    headers, the peer and the trust decision the first time one of them is asked for.
+    Reading is idempotent, so two threads reading at once at worst work it out twice and agree.
 
     Attributes:
         peer: the client address the server saw (the gateway's, behind a gateway), or ``None``.
@@ -82,19 +80,24 @@ class RequestContext:
         max_size: the largest header accepted, in bytes.
     """
 
-    __slots__ = (
-        "_access_token",
-        "_context",
-        "_error",
-        "_headers",
-        "_query",
-        "_raw",
-        "_traceparent",
-        "_tracestate",
-        "max_size",
-        "peer",
-        "trusted",
-    )
+    # No __slots__: the middlewares store a few attributes per request and leave the others to
+    # these class-level defaults until the request is read. Nothing here refers back to the
+    # scope or environ the request is stored in: no reference cycle to leave to the collector.
+    _headers: list[tuple[bytes, bytes]] | None = None
+    _query: bytes = b""
+    _client: tuple[str, int] | None = None
+    _environ: Mapping[str, Any] | None = None
+    _guard: HeaderGuard | None = None
+    _captured: bool = False
+    _raw: bytes | str | None = None
+    _access_token: str | None = None
+    _traceparent: str | None = None
+    _tracestate: str | None = None
+    _peer: str | None = None
+    _trusted: bool = True
+    _max_size: int = DEFAULT_MAX_SIZE
+    _context: ContextData | None = _UNRESOLVED
+    _error: InjectHeaderError | None = None
 
     SCOPE_KEY: ClassVar[str] = REQUEST_KEY
     ENVIRON_KEY: ClassVar[str] = REQUEST_KEY
@@ -114,33 +117,31 @@ class RequestContext:
         self._access_token = access_token
         self._traceparent = traceparent
         self._tracestate = tracestate
-        self._headers: list[tuple[bytes, bytes]] | None = None
-        self._query = b""
-        self.peer = peer
-        self.trusted = trusted
-        self.max_size = max_size
-        self._context: ContextData | None = _UNRESOLVED
-        self._error: InjectHeaderError | None = None
+        self._peer = peer
+        self._trusted = trusted
+        self._max_size = max_size
+        self._captured = True
 
     @classmethod
-    def from_asgi(
-        cls,
-        scope: Any,
-        *,
-        peer: str | None,
-        trusted: bool,
-        max_size: int = DEFAULT_MAX_SIZE,
-    ) -> RequestContext:
-        """Capture an ASGI HTTP scope: keep references to its headers, scan them on first read."""
-        self = cls.__new__(cls)
+    def from_scope(cls, scope: Any, guard: HeaderGuard) -> RequestContext:
+        """Capture an ASGI HTTP scope under ``guard``'s policy; nothing is decoded until asked."""
+        self = _new_request(cls)
         self._headers = scope["headers"]
         self._query = scope.get("query_string", b"")
-        self._raw = self._access_token = self._traceparent = self._tracestate = None
-        self.peer = peer
-        self.trusted = trusted
-        self.max_size = max_size
-        self._context = _UNRESOLVED
-        self._error = None
+        self._client = scope.get("client")
+        self._guard = guard
+        return self
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, Any], guard: HeaderGuard) -> RequestContext:
+        """Capture a WSGI environ (or Django's ``request.META``) under ``guard``'s policy.
+
+        Pass the environ the server gave, not a copy the request is stored in: the values are
+        read from it later, as they arrived.
+        """
+        self = _new_request(cls)
+        self._environ = environ
+        self._guard = guard
         return self
 
     def __repr__(self) -> str:
@@ -149,13 +150,34 @@ class RequestContext:
         return f"RequestContext(peer={self.peer!r}, trusted={self.trusted}, header {state})"
 
     @property
+    def peer(self) -> str | None:
+        """The client address the server saw, or ``None`` (a Unix socket, or not given)."""
+        if not self._captured:
+            self._capture()
+        return self._peer
+
+    @property
+    def trusted(self) -> bool:
+        """Whether the header may be trusted (see the class docstring)."""
+        if not self._captured:
+            self._capture()
+        return self._trusted
+
+    @property
+    def max_size(self) -> int:
+        """The largest header accepted, in bytes."""
+        if not self._captured:
+            self._capture()
+        return self._max_size
+
+    @property
     def raw_header(self) -> bytes | None:
         """The ``soajsinjectobj`` value as received (Latin-1 bytes), or ``None`` if absent or
         untrusted."""
-        if not self.trusted:
+        if not self._captured:
+            self._capture()
+        if not self._trusted:
             return None
-        if self._headers is not None:
-            self._scan()
         raw = self._raw
         if isinstance(raw, str):
             return raw.encode("latin-1", "replace")
@@ -165,22 +187,22 @@ class RequestContext:
     def access_token(self) -> str | None:
         """The caller's ``access_token`` (query string first, then header), as soajs core reads
         it."""
-        if self._headers is not None:
-            self._scan()
+        if not self._captured:
+            self._capture()
         return self._access_token
 
     @property
     def traceparent(self) -> str | None:
         """The W3C ``traceparent`` header, forwarded on calls to other services."""
-        if self._headers is not None:
-            self._scan()
+        if not self._captured:
+            self._capture()
         return self._traceparent
 
     @property
     def tracestate(self) -> str | None:
         """The W3C ``tracestate`` header, forwarded with ``traceparent``."""
-        if self._headers is not None:
-            self._scan()
+        if not self._captured:
+            self._capture()
         return self._tracestate
 
     @property
@@ -207,32 +229,39 @@ class RequestContext:
     @property
     def has_header(self) -> bool:
         """Whether the request carried a ``soajsinjectobj`` header, trusted or not."""
-        if self._headers is not None:
-            self._scan()
+        if not self._captured:
+            self._capture()
         return self._raw is not None
 
     def _resolve(self) -> ContextData | None:
-        if self._headers is not None:
-            self._scan()
+        if not self._captured:
+            self._capture()
         raw = self._raw
         context = None
-        if raw is not None and self.trusted:
+        if raw is not None and self._trusted:
             try:
-                context = parse_inject_header(raw, max_size=self.max_size)
+                context = parse_inject_header(raw, max_size=self._max_size)
             except InjectHeaderError as exc:
                 self._error = exc
                 logger.warning(
-                    "ignored the soajsinjectobj header from %s (%s): %s", self.peer, exc.code, exc
+                    "ignored the soajsinjectobj header from %s (%s): %s", self._peer, exc.code, exc
                 )
         self._context = context
         return context
 
-    def _scan(self) -> None:
-        """Pick the values this class needs out of the ASGI headers, once."""
-        headers = self._headers
-        if headers is None:
-            return
-        self._headers = None
+    def _capture(self) -> None:
+        """Read what this class needs from the scope or environ, and apply the guard, once."""
+        if self._headers is not None:
+            self._capture_headers(self._headers)
+        elif self._environ is not None:
+            self._capture_environ(self._environ)
+        guard = self._guard
+        if guard is not None:
+            self._trusted = guard.is_trusted(self._peer)
+            self._max_size = guard.max_size
+        self._captured = True
+
+    def _capture_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
         header_token = None
         for name, value in headers:
             if name == _INJECT_HEADER:
@@ -244,6 +273,17 @@ class RequestContext:
             elif name == _ACCESS_TOKEN:
                 header_token = value.decode("latin-1")
         self._access_token = query_access_token(self._query) or header_token
+        client = self._client
+        self._peer = client[0] if client else None
+
+    def _capture_environ(self, environ: Mapping[str, Any]) -> None:
+        # The header is kept as the Latin-1 text PEP 3333 gives; nothing is parsed here.
+        get = environ.get
+        self._raw = get("HTTP_SOAJSINJECTOBJ")
+        self._access_token = query_access_token(get("QUERY_STRING", "")) or get("HTTP_ACCESS_TOKEN")
+        self._traceparent = get("HTTP_TRACEPARENT")
+        self._tracestate = get("HTTP_TRACESTATE")
+        self._peer = get("REMOTE_ADDR") or None
 
 
 def query_access_token(query: bytes | str) -> str | None:
@@ -290,9 +330,13 @@ class HeaderGuard:
     """The header policy of one middleware, from :class:`~soajs.settings.Settings`.
 
     ``trusted_gateways`` (IPs/CIDRs) lists the peers that may send the header; empty trusts
-    every peer. Answers are cached per address (bounded), so the per-request cost is one
-    dictionary lookup. ``trust_header=False`` (public services) trusts no one, and then the
-    ``reject`` policy does not apply: such a service never gets a header it could use.
+    every peer. Answers are cached per address (bounded), so a check costs one dictionary
+    lookup. ``trust_header=False`` (public services) trusts no one, and then the ``reject``
+    policy does not apply: such a service never gets a header it could use.
+
+    With the defaults (``ignore``, every peer trusted) a request is only captured, and read
+    when someone asks; with ``reject`` or ``trusted_gateways`` (:attr:`eager`) it is checked
+    as it arrives.
 
     Args:
         settings: ``header_policy``, ``trusted_gateways`` and ``max_inject_header_size``.
@@ -306,6 +350,8 @@ class HeaderGuard:
         self.networks = settings.trusted_gateways
         self.reject = trust_header and settings.header_policy == "reject"
         self.max_size = settings.max_inject_header_size
+        # Checking now costs every request a header scan: only when a policy depends on it.
+        self.eager = trust_header and (self.reject or bool(self.networks))
         self._cache: dict[str | None, bool] = {}
 
     def is_trusted(self, peer: str | None) -> bool:
@@ -332,32 +378,23 @@ class HeaderGuard:
             address = address.ipv4_mapped
         return any(address in network for network in self.networks)
 
+    def capture_scope(self, scope: Any) -> RequestContext:
+        """Capture an ASGI HTTP scope under this policy (see :meth:`capture_environ`)."""
+        request = RequestContext.from_scope(scope, self)
+        if self.eager:
+            self.note_untrusted(request)
+        return request
+
     def capture_environ(self, environ: Mapping[str, Any]) -> RequestContext:
         """Capture a WSGI environ (or Django's ``request.META``) under this policy.
 
-        The header is kept as the Latin-1 text PEP 3333 gives; nothing is parsed here. A header
-        from an untrusted peer is noted in the log.
+        Nothing is read until someone asks, unless the policy needs it now (:attr:`eager`):
+        the trust decision is then made on the address the request arrived with, before the
+        app (or a proxy-header fix inside it) could change it, and a header from an untrusted
+        peer is noted in the log.
         """
-        get = environ.get
-        peer = get("REMOTE_ADDR") or None
-        trusted = self.is_trusted(peer)
-        # RequestContext(...) with its keyword arguments, without the cost of binding them:
-        # this runs on every WSGI request.
-        request = _new_request(RequestContext)
-        request._raw = get("HTTP_SOAJSINJECTOBJ")
-        request._access_token = query_access_token(get("QUERY_STRING", "")) or get(
-            "HTTP_ACCESS_TOKEN"
-        )
-        request._traceparent = get("HTTP_TRACEPARENT")
-        request._tracestate = get("HTTP_TRACESTATE")
-        request._headers = None
-        request._query = b""
-        request.peer = peer
-        request.trusted = trusted
-        request.max_size = self.max_size
-        request._context = _UNRESOLVED
-        request._error = None
-        if not trusted:
+        request = RequestContext.from_environ(environ, self)
+        if self.eager:
             self.note_untrusted(request)
         return request
 
@@ -403,8 +440,8 @@ def service_name_of(registry: object | None, settings: Settings) -> str | None:
 _Contains = Callable[[dict[str, Any], object], bool]
 
 
-class _LazyContextMapping(dict[str, Any]):
-    """A dict in which one virtual key resolves to the request's parsed context.
+class SoajsEnviron(dict[str, Any]):
+    """A copy of a WSGI environ in which ``"soajs.context"`` resolves lazily to the context.
 
     The key is computed from ``self["soajs.request"]`` on ``[]``, ``get`` and ``in`` (so the
     header is parsed only if someone asks); it is absent from iteration and from plain-``dict``
@@ -414,63 +451,31 @@ class _LazyContextMapping(dict[str, Any]):
     """
 
     __slots__ = ()
-    _ALIAS: ClassVar[str]
 
     def __missing__(self, key: str) -> Any:
-        if key == self._ALIAS:
+        if key == WSGI_CONTEXT_KEY:
             context = self._context()
             if context is not None:
                 return context
         raise KeyError(key)
 
-    def _context(self) -> ContextData | None:
-        request = dict.get(self, REQUEST_KEY)
-        return request.context if isinstance(request, RequestContext) else None
-
-    def _get_alias(self, default: Any) -> Any:
-        if dict.__contains__(self, self._ALIAS):
-            return dict.__getitem__(self, self._ALIAS)
-        context = self._context()
-        return default if context is None else context
-
-    def _has_alias(self) -> bool:
-        return dict.__contains__(self, self._ALIAS) or self._context() is not None
-
-
-class SoajsScope(_LazyContextMapping):
-    """A copy of an ASGI scope in which ``"soajs"`` resolves lazily to the request's context."""
-
-    __slots__ = ()
-    _ALIAS: ClassVar[str] = ASGI_CONTEXT_KEY
-
-    def get(self, key: str, default: Any = None, _get: Any = dict.get) -> Any:
-        """``dict.get``, resolving ``"soajs"`` lazily."""
-        if key != ASGI_CONTEXT_KEY:
-            return _get(self, key, default)
-        return self._get_alias(default)
-
-    def __contains__(self, key: object, _contains: _Contains = dict.__contains__) -> bool:
-        if key != ASGI_CONTEXT_KEY:
-            return _contains(self, key)
-        return self._has_alias()
-
-
-class SoajsEnviron(_LazyContextMapping):
-    """A copy of a WSGI environ in which ``"soajs.context"`` resolves lazily to the context."""
-
-    __slots__ = ()
-    _ALIAS: ClassVar[str] = WSGI_CONTEXT_KEY
-
     def get(self, key: str, default: Any = None, _get: Any = dict.get) -> Any:
         """``dict.get``, resolving ``"soajs.context"`` lazily."""
         if key != WSGI_CONTEXT_KEY:
             return _get(self, key, default)
-        return self._get_alias(default)
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        context = self._context()
+        return default if context is None else context
 
     def __contains__(self, key: object, _contains: _Contains = dict.__contains__) -> bool:
         if key != WSGI_CONTEXT_KEY:
             return _contains(self, key)
-        return self._has_alias()
+        return _contains(self, key) or self._context() is not None
+
+    def _context(self) -> ContextData | None:
+        request = dict.get(self, REQUEST_KEY)
+        return request.context if isinstance(request, RequestContext) else None
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("soajs_request", default=None)

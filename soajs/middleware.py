@@ -11,12 +11,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from soajs.asgi import SoajsASGIMiddleware, SOAJSMiddleware
-from soajs.context import ASGI_CONTEXT_KEY, REQUEST_KEY, WSGI_CONTEXT_KEY, RequestContext
+from soajs.context import REQUEST_KEY, WSGI_CONTEXT_KEY, RequestContext
 from soajs.models.context import ContextData
 from soajs.wsgi import SOAJSWSGIMiddleware, SoajsWSGIMiddleware
 
 if TYPE_CHECKING:
     from soajs.connector import ServiceConnector
+
+_UPSTREAM_SCOPE_KEY = "soajs"
+"""Where the upstream Python middleware stored an (eagerly parsed) context in the ASGI scope."""
 
 __all__ = [
     "SOAJSMiddleware",
@@ -36,12 +39,12 @@ def get_soajs_context(request: Any) -> ContextData | None:
     (``request.soajs``), or a bare ASGI scope or WSGI environ. The header is parsed here if
     nothing read it before.
     """
-    for attribute, alias in (("scope", ASGI_CONTEXT_KEY), ("environ", WSGI_CONTEXT_KEY)):
+    for attribute, alias in (("scope", _UPSTREAM_SCOPE_KEY), ("environ", WSGI_CONTEXT_KEY)):
         mapping = getattr(request, attribute, None)
         if isinstance(mapping, dict):
             return _from_mapping(mapping, alias)
     if isinstance(request, dict):
-        alias = ASGI_CONTEXT_KEY if "type" in request else WSGI_CONTEXT_KEY
+        alias = _UPSTREAM_SCOPE_KEY if "type" in request else WSGI_CONTEXT_KEY
         return _from_mapping(request, alias)
     found = getattr(request, "soajs", None)
     return found if isinstance(found, ContextData) else None

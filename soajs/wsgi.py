@@ -9,9 +9,11 @@ the environ (:class:`~soajs.context.SoajsEnviron`) where ``environ["soajs.reques
 request context and ``environ["soajs.context"]`` the parsed
 :class:`~soajs.models.context.ContextData` (the seed's key), parsed on first read.
 
-The current request is reset when the app returns its response iterable, and made current
-again around each chunk of a streamed body (anything but a list, a tuple or the server's
-``wsgi.file_wrapper``), so ``soajs.current_context()`` works inside a generator response too.
+The current request is reset when the app returns. Any body but a list, a tuple or the
+server's ``wsgi.file_wrapper`` (a generator, Flask's and Django's response iterables) is wrapped
+so that the request is current again while each chunk is produced, so
+``soajs.current_context()`` works inside a generator response too; between chunks, and after a
+server or test client gave up on the body half-way, nothing stays current.
 
 Some WSGI servers drop headers whose names contain ``_`` (gunicorn by default), so an
 ``access_token`` *header* may never arrive; the ``?access_token=`` query form always does.
@@ -28,10 +30,10 @@ from soajs.context import (
     HeaderGuard,
     RequestContext,
     SoajsEnviron,
-    reset_current_request,
+    _current,
+    _new_request,
     resolve_settings,
     service_name_of,
-    set_current_request,
 )
 from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_wsgi_heartbeat
 
@@ -92,8 +94,8 @@ class SoajsWSGIMiddleware:
             return self.heartbeat(environ, start_response)
 
         guard = self.guard
-        request = guard.capture_environ(environ)
-        if guard.reject:
+        if guard.eager:
+            request = guard.capture_environ(environ)
             refused = guard.check(request)
             if refused is not None:
                 logger.info("refused a request (%s): %s", refused.code, refused.message)
@@ -103,15 +105,19 @@ class SoajsWSGIMiddleware:
                     [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
                 )
                 return [body]
-
-        environ = SoajsEnviron(environ)
-        environ[REQUEST_KEY] = request
-        token = set_current_request(request)
+        else:
+            # RequestContext.from_environ inlined: this runs on every request.
+            request = _new_request(RequestContext)
+            request._environ = environ
+            request._guard = guard
+        app_environ = SoajsEnviron(environ)
+        app_environ[REQUEST_KEY] = request
+        token = _current.set(request)
         try:
-            response = self.app(environ, start_response)
+            response = self.app(app_environ, start_response)
         finally:
-            reset_current_request(token)
-        if isinstance(response, _SEQUENCES) or _is_file_wrapper(response, environ):
+            _current.reset(token)
+        if type(response) in _SEQUENCES or _is_file_wrapper(response, environ):
             return response
         return _BodyInContext(response, request)
 
@@ -129,12 +135,12 @@ class _BodyInContext:
         chunks = iter(self._body)
         request = self._request
         while True:
-            token = set_current_request(request)
+            token = _current.set(request)
             try:
                 # A sentinel, not StopIteration: raising and catching it costs more than a chunk.
                 chunk = next(chunks, _END)
             finally:
-                reset_current_request(token)
+                _current.reset(token)
             if chunk is _END:
                 return
             yield chunk

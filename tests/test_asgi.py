@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from soajs import current_context
 from soajs.asgi import SoajsASGIMiddleware, SOAJSMiddleware
-from soajs.context import REQUEST_KEY, RequestContext, SoajsEnviron, SoajsScope, current_request
+from soajs.context import REQUEST_KEY, RequestContext, SoajsEnviron, current_request
 from soajs.inject import parse_inject_header
 from soajs.middleware import get_soajs_context
 from soajs.settings import Settings
@@ -44,8 +44,8 @@ async def dump(request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "context": None if context is None else context.model_dump(mode="json", by_alias=True),
-            "same_everywhere": context is current_context() is request.scope.get("soajs"),
-            "in_scope": "soajs" in request.scope,
+            "same_everywhere": context is current_context() is rc.context,
+            "in_scope": "soajs" in request.scope or "soajs.context" in request.scope,
             "error": None if rc.error is None else rc.error.code,
             "access_token": rc.access_token,
             "traceparent": rc.traceparent,
@@ -125,7 +125,7 @@ class TestFixtureHeaders:
         expected = parse_inject_header(raw).model_dump(mode="json", by_alias=True)
         assert body_context(response) == expected
         assert response.json()["same_everywhere"] is True
-        assert response.json()["in_scope"] is True
+        assert response.json()["in_scope"] is False
 
     async def test_latin1_tenant_name(self) -> None:
         """A Latin-1 byte in the tenant name arrives as 'é', not a 500."""
@@ -170,6 +170,33 @@ class TestLaziness:
         assert request.context is None
         assert request.parsed is True
         assert request.error is not None
+
+    async def test_request_is_stored_in_the_scope_it_was_given(self) -> None:
+        """The middleware adds its request to the server's scope rather than copying it."""
+        seen: list[Any] = []
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            seen.append(scope)
+            await PlainTextResponse("ok")(scope, receive, send)
+
+        scope: dict[str, Any] = {
+            "type": "http",
+            "method": "GET",
+            "path": "/",
+            "headers": [(b"soajsinjectobj", latin1_header(MINIMAL))],
+            "client": ("127.0.0.1", 5000),
+        }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: dict[str, Any]) -> None:
+            return None
+
+        await SoajsASGIMiddleware(app, settings=Settings())(scope, receive, send)
+        assert seen == [scope]
+        assert seen[0] is scope
+        assert scope[REQUEST_KEY].context.tenant.code == "TTEN"
 
     async def test_current_context_is_reset_after_the_request(self) -> None:
         """After the request, nothing is current any more."""
@@ -312,6 +339,21 @@ class TestTrust:
         assert response.status_code == 403
         assert response.json()["errors"]["codes"] == [132]
 
+    async def test_trust_is_decided_on_the_arriving_address(self) -> None:
+        """An app that rewrites the client address afterwards cannot make a header trusted."""
+
+        async def forge(request: Request) -> JSONResponse:
+            request.scope["client"] = ("10.0.0.1", 1)
+            return await dump(request)
+
+        app = Starlette(routes=[Route("/", forge)])
+        app.add_middleware(SoajsASGIMiddleware, settings=Settings(trusted_gateways="10.0.0.0/8"))
+        response = await get(
+            with_client(app, "192.0.2.7"), headers={"soajsinjectobj": latin1_header(MINIMAL)}
+        )
+        assert body_context(response) is None
+        assert response.json()["peer"] == "192.0.2.7"
+
     async def test_trust_header_false_drops_the_header(self) -> None:
         """A public service (trust_header=False) never trusts the header."""
         app = starlette_app(trust_header=False)
@@ -382,18 +424,16 @@ class TestPassThrough:
         assert middleware.guard.reject is True
 
 
-class TestLazyMappings:
-    @pytest.mark.parametrize(
-        ("mapping_type", "alias"), [(SoajsScope, "soajs"), (SoajsEnviron, "soajs.context")]
-    )
-    def test_alias_resolves_only_with_a_context(self, mapping_type: type, alias: str) -> None:
-        """The alias key exists exactly when the request has a context, and is virtual."""
-        with_context = mapping_type({REQUEST_KEY: RequestContext(latin1_header(MINIMAL))})
+class TestLazyEnviron:
+    def test_alias_resolves_only_with_a_context(self) -> None:
+        """The seed's key exists exactly when the request has a context, and is virtual."""
+        alias = "soajs.context"
+        with_context = SoajsEnviron({REQUEST_KEY: RequestContext(latin1_header(MINIMAL))})
         assert alias in with_context
         assert with_context[alias].tenant.code == "TTEN"
         assert with_context.get(alias) is with_context[alias]
         assert alias not in dict(with_context)
-        without = mapping_type({REQUEST_KEY: RequestContext()})
+        without = SoajsEnviron({REQUEST_KEY: RequestContext()})
         assert alias not in without
         assert without.get(alias, "default") == "default"
         with pytest.raises(KeyError):
@@ -402,9 +442,9 @@ class TestLazyMappings:
         assert "other" not in without
 
     def test_stored_alias_wins(self) -> None:
-        """A value stored under the alias by the app is returned as stored."""
-        scope = SoajsScope({REQUEST_KEY: RequestContext(latin1_header(MINIMAL))})
-        scope["soajs"] = "mine"
-        assert scope.get("soajs") == "mine"
-        assert scope["soajs"] == "mine"
-        assert "soajs" in scope
+        """A value stored under the seed's key by the app is returned as stored."""
+        environ = SoajsEnviron({REQUEST_KEY: RequestContext(latin1_header(MINIMAL))})
+        environ["soajs.context"] = "mine"
+        assert environ.get("soajs.context") == "mine"
+        assert environ["soajs.context"] == "mine"
+        assert "soajs.context" in environ

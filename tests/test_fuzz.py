@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from soajs import Settings, current_context
 from soajs.asgi import SoajsASGIMiddleware
-from soajs.context import ASGI_CONTEXT_KEY, WSGI_CONTEXT_KEY, current_request
+from soajs.context import REQUEST_KEY, WSGI_CONTEXT_KEY, current_request
 from soajs.errors import InjectHeaderError
 from soajs.inject import DEFAULT_MAX_SIZE, parse_inject_header
 from soajs.wsgi import SoajsWSGIMiddleware
@@ -71,7 +71,7 @@ class _Recorder:
 
     async def asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.seen = _describe_request()
-        from_scope = scope.get(ASGI_CONTEXT_KEY)
+        from_scope = scope[REQUEST_KEY].context
         assert (from_scope is None) == (self.seen[0] is None)
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})

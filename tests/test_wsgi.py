@@ -259,6 +259,20 @@ class TestTrust:
         response = get(app, header=header_text(MINIMAL), environ_base={"REMOTE_ADDR": peer})
         assert (body_context(response) is not None) is trusted
 
+    def test_trust_is_decided_on_the_arriving_address(self) -> None:
+        """A view (or proxy fix) that rewrites REMOTE_ADDR later cannot make a header trusted."""
+        app = Flask(__name__)
+
+        @app.route("/")
+        def forge() -> Any:
+            request.environ["REMOTE_ADDR"] = "10.0.0.1"
+            return jsonify(context=current_context() is not None, peer=current_request().peer)
+
+        settings = Settings(trusted_gateways="10.0.0.0/8")
+        app.wsgi_app = SoajsWSGIMiddleware(app.wsgi_app, settings=settings)  # type: ignore[method-assign]
+        response = get(app, header=header_text(MINIMAL), environ_base={"REMOTE_ADDR": "192.0.2.7"})
+        assert response.get_json() == {"context": False, "peer": "192.0.2.7"}
+
     def test_trust_header_false_drops_the_header(self) -> None:
         """A public service (trust_header=False) never trusts the header."""
         response = get(flask_app(trust_header=False), header=header_text(MINIMAL))
@@ -336,6 +350,82 @@ class TestStreamedBody:
         result.close()  # type: ignore[attr-defined]
         assert chunks == [b"STRM", b"STRM"]
         assert current_context() is None
+
+    @pytest.mark.parametrize("finish", ["exhaust", "stop_early", "drop_early"])
+    def test_request_is_current_only_while_the_body_runs(self, finish: str) -> None:
+        """The request is current while a streamed body is iterated, and never after."""
+        seen: list[RequestContext | None] = []
+
+        def app(environ: dict[str, object], start_response: Any) -> Any:
+            start_response("200 OK", [])
+
+            def body() -> Iterator[bytes]:
+                for chunk in (b"a", b"b"):
+                    seen.append(current_request())
+                    yield chunk
+
+            return body()
+
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/",
+            "QUERY_STRING": "",
+            "HTTP_SOAJSINJECTOBJ": header_text(MINIMAL),
+        }
+        result: Any = SoajsWSGIMiddleware(app)(environ, lambda *a: None)
+        assert current_request() is None
+        if finish == "exhaust":
+            assert list(result) == [b"a", b"b"]
+        elif finish == "stop_early":
+            for _chunk in result:
+                break
+        else:
+            chunks = iter(result)
+            next(chunks)
+            assert current_request() is None
+            del chunks
+        result.close()
+        assert current_request() is None
+        assert seen[0] is not None
+        assert seen[0].context is not None
+        assert seen[0].context.tenant.code == "TTEN"
+
+    def test_body_finished_in_another_thread(self) -> None:
+        """A server that iterates the body in another thread gets the chunks and the context."""
+
+        def app(environ: dict[str, object], start_response: Any) -> Any:
+            start_response("200 OK", [])
+
+            def body() -> Iterator[bytes]:
+                context = current_context()
+                yield context.tenant.code.encode() if context else b"none"
+
+            return body()
+
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/",
+            "QUERY_STRING": "",
+            "HTTP_SOAJSINJECTOBJ": header_text(MINIMAL),
+        }
+        result: Any = SoajsWSGIMiddleware(app)(environ, lambda *a: None)
+        chunks: list[bytes] = []
+        worker = threading.Thread(target=lambda: (chunks.extend(result), result.close()))
+        worker.start()
+        worker.join(timeout=10)
+        assert chunks == [b"TTEN"]
+        assert current_request() is None
+
+    def test_app_error_resets_the_request(self) -> None:
+        """An app that raises leaves nothing current."""
+
+        def app(environ: dict[str, object], start_response: Any) -> Any:
+            raise RuntimeError("boom")
+
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": ""}
+        with pytest.raises(RuntimeError, match="boom"):
+            SoajsWSGIMiddleware(app)(environ, lambda *a: None)
+        assert current_request() is None
 
     def test_list_body_is_returned_as_is(self) -> None:
         """A list body is not wrapped, so the common path stays free."""

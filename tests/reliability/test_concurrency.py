@@ -14,7 +14,7 @@ import pytest
 
 from soajs import current_context
 from soajs.asgi import SoajsASGIMiddleware
-from soajs.context import ASGI_CONTEXT_KEY, WSGI_CONTEXT_KEY
+from soajs.context import REQUEST_KEY, WSGI_CONTEXT_KEY
 from soajs.registry import RegistryManager
 
 from .conftest import Figures
@@ -141,7 +141,7 @@ class TestReadersDuringReloads:
             again = current_context()
             body = (
                 f'{{"tenant":"{first.tenant.code}","again":"{again and again.tenant.code}",'
-                f'"scope":"{scope[ASGI_CONTEXT_KEY].tenant.code}","tag":"{tag}"}}'
+                f'"scope":"{scope[REQUEST_KEY].context.tenant.code}","tag":"{tag}"}}'
             ).encode()
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": body})
