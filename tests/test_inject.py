@@ -165,6 +165,15 @@ class TestLatin1:
         raw = header(device="é").encode("utf-8")
         assert parse_inject_header(raw).device == "Ã©"
 
+    @pytest.mark.parametrize("name", ["TTEN", "Caf\u00e9"])
+    def test_bytes_and_text_give_equal_contexts(self, name: str) -> None:
+        """ASGI's bytes and WSGI's text of one header give equal contexts and raw headers."""
+        text = header(tenant={"id": "t1", "code": "TTEN", "name": name})
+        from_bytes = parse_inject_header(text.encode("latin-1"))
+        from_text = parse_inject_header(text)
+        assert from_bytes == from_text
+        assert from_bytes.raw_header == from_text.raw_header == text
+
     @pytest.mark.parametrize("kind", [bytearray, memoryview])
     def test_bytes_like_values_are_accepted(self, kind: type) -> None:
         """A bytearray or memoryview parses like bytes."""

@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 _RAW_HEADER = "raw_header"
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+"""Store a model's private storage (the slot's own setter: no attribute lookup)."""
 
 
 class _WireModel(BaseModel):
@@ -198,14 +200,20 @@ class ContextData(_WireModel):
         private = self.__pydantic_private__
         if private is None:
             return ""
-        return str(private.get(_RAW_HEADER, ""))
+        raw = private.get(_RAW_HEADER)
+        return raw.decode("latin-1") if isinstance(raw, bytes) else ""
 
 
-def attach_raw_header(context: ContextData, text: str) -> None:
-    """Record the header text a context was parsed from (used by the parser).
+def attach_raw_header(context: ContextData, raw: bytes | str) -> None:
+    """Record the header a context was parsed from (used by the parser).
 
-    The text lives in pydantic's private storage rather than in a declared ``PrivateAttr``: a
-    declared one makes every validation run a Python post-init hook, which the per-request parse
-    should not pay. Copies, pickles and equality still carry it like any private attribute.
+    It is kept as the bytes received (text is stored as its Latin-1 bytes, so a context parsed
+    from bytes equals one parsed from the same text) and decoded only when
+    :attr:`ContextData.raw_header` is read. It lives in pydantic's private storage rather than
+    in a declared ``PrivateAttr``: a declared one makes every validation run a Python post-init
+    hook, which the per-request parse should not pay. Copies, pickles and equality still carry
+    it like any private attribute.
     """
-    object.__setattr__(context, "__pydantic_private__", {_RAW_HEADER: text})
+    if isinstance(raw, str):
+        raw = raw.encode("latin-1")
+    _set_private(context, {_RAW_HEADER: raw})
