@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from flask import Flask
@@ -163,6 +164,40 @@ class PassThroughASGI:
         await self.app(scope, receive, send)
 
 
+_floor_var: ContextVar[object] = ContextVar("bench_floor", default=None)
+
+
+class CurrentOnlyASGI:
+    """An ASGI middleware that only makes a value current for the call, and resets it.
+
+    The least any middleware behind ``current_context()`` must do: the floor of P1.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        token = _floor_var.set(scope)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _floor_var.reset(token)
+
+
+class CurrentOnlyWSGI:
+    """A WSGI middleware that only makes a value current for the call (see CurrentOnlyASGI)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
+        token = _floor_var.set(environ)
+        try:
+            return self.app(environ, start_response)
+        finally:
+            _floor_var.reset(token)
+
+
 class PassThroughWSGI:
     """A WSGI middleware that does nothing: the floor any middleware costs."""
 
@@ -205,6 +240,17 @@ def run(report: Report, inputs: Inputs, settings: Settings) -> None:
                 note="reported",
             )
         )
+        report.add(
+            comparison(
+                "P1*",
+                "ASGI: Starlette + a middleware that only sets and resets a ContextVar",
+                "bare Starlette app",
+                asgi_timer(starlette_app(), scope, loop),
+                asgi_timer(CurrentOnlyASGI(starlette_app()), scope, loop),
+                settings=settings,
+                note="reported: the floor of any middleware behind current_context()",
+            )
+        )
     finally:
         loop.close()
     environ = wsgi_environ(inputs.header)
@@ -231,6 +277,17 @@ def run(report: Report, inputs: Inputs, settings: Settings) -> None:
             wsgi_timer(PassThroughWSGI(flask_app().wsgi_app), environ),
             settings=settings,
             note="reported",
+        )
+    )
+    report.add(
+        comparison(
+            "P1*",
+            "WSGI: Flask + a middleware that only sets and resets a ContextVar",
+            "bare Flask app",
+            wsgi_timer(flask_app().wsgi_app, environ),
+            wsgi_timer(CurrentOnlyWSGI(flask_app().wsgi_app), environ),
+            settings=settings,
+            note="reported: the floor of any middleware behind current_context()",
         )
     )
 

@@ -33,6 +33,7 @@ _LAZY = {
     "Config": "soajs.models.service_config",
     "ContextData": "soajs.models.context",
     "current_context": "soajs.context",
+    "stream_with_context": "soajs.context",
     "parse_inject_header": "soajs.inject",
 }
 
@@ -57,6 +58,7 @@ __all__ = [
     "__version__",
     "current_context",
     "parse_inject_header",
+    "stream_with_context",
 ]
 
 

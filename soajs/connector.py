@@ -332,7 +332,8 @@ def _no_context_reason(request: RequestContext | None) -> str:
     if request is None:
         return (
             "no request context; pass a ContextData (soajs.parse_inject_header(...)) or create "
-            "the connector inside a request served through the soajs middleware"
+            "the connector inside a request served through the soajs middleware (in a WSGI "
+            "generator body, wrap the generator in soajs.stream_with_context)"
         )
     if request.has_header and not request.trusted:
         return "the current request's soajsinjectobj header is not trusted (it was ignored)"

@@ -21,9 +21,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar, Token
-from typing import Any, ClassVar, Final, NamedTuple
+from typing import Any, ClassVar, Final, NamedTuple, TypeVar
 from urllib.parse import parse_qs
 
 from soajs.errors import InjectHeaderError
@@ -44,6 +44,7 @@ __all__ = [
     "reset_current_request",
     "resolve_settings",
     "set_current_request",
+    "stream_with_context",
 ]
 
 logger = logging.getLogger("soajs.context")
@@ -61,7 +62,9 @@ _ACCESS_TOKEN: Final = b"access_token"
 _ACCESS_TOKEN_QUERY: Final = b"access_token="
 
 _UNRESOLVED: Any = object()
+_END: Any = object()
 _new_request = object.__new__
+_Chunk = TypeVar("_Chunk")
 
 
 class RequestContext:
@@ -499,6 +502,37 @@ def current_context() -> ContextData | None:
     if context is _UNRESOLVED:
         return request._resolve()
     return context
+
+
+def stream_with_context(body: Iterable[_Chunk]) -> Iterator[_Chunk]:
+    """Make the current request current again while a streamed response body is produced.
+
+    A WSGI generator body runs after the app returned, when the server sends it, so the
+    middleware no longer holds the request current there (like Flask's own request context,
+    which needs ``flask.stream_with_context``). Wrap such a body when its code reads
+    :func:`current_context` or builds a :class:`~soajs.ServiceConnector`::
+
+        return Response(soajs.stream_with_context(generate()))
+
+    Call it inside the request: it captures the request that is current then, and makes it
+    current around each chunk only, so nothing stays current between chunks or after the
+    server stops iterating. ASGI streaming responses run inside the request and need no wrapper.
+    """
+    return _chunks_with(_current.get(), iter(body))
+
+
+def _chunks_with(request: RequestContext | None, chunks: Iterator[_Chunk]) -> Iterator[_Chunk]:
+    """Yield ``chunks``, each produced with ``request`` current."""
+    while True:
+        token = _current.set(request)
+        try:
+            # A sentinel, not StopIteration: raising and catching it costs more than a chunk.
+            chunk = next(chunks, _END)
+        finally:
+            _current.reset(token)
+        if chunk is _END:
+            return
+        yield chunk
 
 
 def set_current_request(request: RequestContext | None) -> Token[RequestContext | None]:

@@ -9,11 +9,10 @@ the environ (:class:`~soajs.context.SoajsEnviron`) where ``environ["soajs.reques
 request context and ``environ["soajs.context"]`` the parsed
 :class:`~soajs.models.context.ContextData` (the seed's key), parsed on first read.
 
-The current request is reset when the app returns. Any body but a list, a tuple or the
-server's ``wsgi.file_wrapper`` (a generator, Flask's and Django's response iterables) is wrapped
-so that the request is current again while each chunk is produced, so
-``soajs.current_context()`` works inside a generator response too; between chunks, and after a
-server or test client gave up on the body half-way, nothing stays current.
+The current request is reset when the app returns its response. A generator body runs later,
+while the server sends it: wrap it in :func:`soajs.stream_with_context` when its code reads the
+context, as Flask's own request context needs ``flask.stream_with_context``. Nothing else pays
+for streaming.
 
 Some WSGI servers drop headers whose names contain ``_`` (gunicorn by default), so an
 ``access_token`` *header* may never arrive; the ``?access_token=`` query form always does.
@@ -23,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING
 
 from soajs.context import (
     REQUEST_KEY,
@@ -38,7 +37,7 @@ from soajs.context import (
 from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_wsgi_heartbeat
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable
 
     from soajs._asgi_types import StartResponse, WSGIApplication, WSGIEnvironment
     from soajs.settings import Settings
@@ -46,11 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["SOAJSWSGIMiddleware", "SoajsWSGIMiddleware"]
 
 logger = logging.getLogger("soajs.wsgi")
-
-_SEQUENCES: Final = (list, tuple)
-"""Bodies passed through as they are: already built, nothing runs while they are sent."""
-
-_END: Any = object()
 
 
 class SoajsWSGIMiddleware:
@@ -114,48 +108,9 @@ class SoajsWSGIMiddleware:
         app_environ[REQUEST_KEY] = request
         token = _current.set(request)
         try:
-            response = self.app(app_environ, start_response)
+            return self.app(app_environ, start_response)
         finally:
             _current.reset(token)
-        if type(response) in _SEQUENCES or _is_file_wrapper(response, environ):
-            return response
-        return _BodyInContext(response, request)
-
-
-class _BodyInContext:
-    """A response body whose chunks are produced with the request's context current."""
-
-    __slots__ = ("_body", "_request")
-
-    def __init__(self, body: Iterable[bytes], request: RequestContext) -> None:
-        self._body = body
-        self._request = request
-
-    def __iter__(self) -> Iterator[bytes]:
-        chunks = iter(self._body)
-        request = self._request
-        while True:
-            token = _current.set(request)
-            try:
-                # A sentinel, not StopIteration: raising and catching it costs more than a chunk.
-                chunk = next(chunks, _END)
-            finally:
-                _current.reset(token)
-            if chunk is _END:
-                return
-            yield chunk
-
-    def close(self) -> None:
-        """Close the wrapped body, as PEP 3333 requires of the server."""
-        close = getattr(self._body, "close", None)
-        if close is not None:
-            close()
-
-
-def _is_file_wrapper(body: object, environ: WSGIEnvironment) -> bool:
-    """Tell whether ``body`` is the server's ``wsgi.file_wrapper`` (kept unwrapped for sendfile)."""
-    wrapper = environ.get("wsgi.file_wrapper")
-    return isinstance(wrapper, type) and isinstance(body, wrapper)
 
 
 SOAJSWSGIMiddleware = SoajsWSGIMiddleware

@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -15,7 +15,7 @@ from flask import Flask, jsonify, request
 from inject_headers import HEADERS, SECURE_URAC_JWT
 from werkzeug.serving import make_server
 
-from soajs import current_context
+from soajs import current_context, stream_with_context
 from soajs.context import REQUEST_KEY, RequestContext, current_request
 from soajs.inject import parse_inject_header
 from soajs.middleware import get_soajs_context
@@ -320,101 +320,74 @@ class TestPassThrough:
 
 
 class TestStreamedBody:
-    def test_generator_body_sees_the_context(self) -> None:
-        """A streamed (generator) body can read current_context() while it is produced."""
-        from soajs import current_context
-        from soajs.testing import build_inject_header
-        from soajs.wsgi import SoajsWSGIMiddleware
+    @staticmethod
+    def streaming_app(seen: list[RequestContext | None], *, wrap: bool) -> Any:
+        """A WSGI app whose generator body records the current request at each chunk."""
 
         def app(environ: dict[str, object], start_response: Any) -> Any:
             start_response("200 OK", [("Content-Type", "text/plain")])
 
-            def body() -> Any:
+            def body() -> Iterator[bytes]:
                 for _ in range(2):
+                    seen.append(current_request())
                     context = current_context()
                     yield (context.tenant.code if context else "none").encode()
 
-            return body()
+            return stream_with_context(body()) if wrap else body()
 
-        closed: list[bool] = []
-        middleware = SoajsWSGIMiddleware(app)
-        environ = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": "/stream",
-            "QUERY_STRING": "",
-            "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_SOAJSINJECTOBJ": build_inject_header(tenant_code="STRM").decode("latin-1"),
-        }
-        result = middleware(environ, lambda status, headers: closed.append(False))
-        chunks = list(result)
-        result.close()  # type: ignore[attr-defined]
-        assert chunks == [b"STRM", b"STRM"]
-        assert current_context() is None
+        return app
 
-    @pytest.mark.parametrize("finish", ["exhaust", "stop_early", "drop_early"])
-    def test_request_is_current_only_while_the_body_runs(self, finish: str) -> None:
-        """The request is current while a streamed body is iterated, and never after."""
+    ENVIRON: ClassVar[dict[str, str]] = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/stream",
+        "QUERY_STRING": "",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_SOAJSINJECTOBJ": header_text(MINIMAL),
+    }
+
+    def test_wrapped_generator_body_sees_the_context(self) -> None:
+        """A body wrapped in stream_with_context reads current_context() at every chunk."""
         seen: list[RequestContext | None] = []
-
-        def app(environ: dict[str, object], start_response: Any) -> Any:
-            start_response("200 OK", [])
-
-            def body() -> Iterator[bytes]:
-                for chunk in (b"a", b"b"):
-                    seen.append(current_request())
-                    yield chunk
-
-            return body()
-
-        environ = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": "/",
-            "QUERY_STRING": "",
-            "HTTP_SOAJSINJECTOBJ": header_text(MINIMAL),
-        }
-        result: Any = SoajsWSGIMiddleware(app)(environ, lambda *a: None)
+        middleware = SoajsWSGIMiddleware(self.streaming_app(seen, wrap=True))
+        result = middleware(dict(self.ENVIRON), lambda *a: None)
         assert current_request() is None
-        if finish == "exhaust":
-            assert list(result) == [b"a", b"b"]
-        elif finish == "stop_early":
-            for _chunk in result:
-                break
-        else:
-            chunks = iter(result)
-            next(chunks)
-            assert current_request() is None
-            del chunks
-        result.close()
+        assert list(result) == [b"TTEN", b"TTEN"]
+        assert seen[0] is not None
+        assert seen[0] is seen[1]
+        assert current_request() is None
+
+    def test_unwrapped_generator_body_runs_after_the_request(self) -> None:
+        """Without the wrapper a generator body runs after the request: no context, no error."""
+        seen: list[RequestContext | None] = []
+        middleware = SoajsWSGIMiddleware(self.streaming_app(seen, wrap=False))
+        assert list(middleware(dict(self.ENVIRON), lambda *a: None)) == [b"none", b"none"]
+        assert seen == [None, None]
+
+    def test_nothing_stays_current_between_chunks_or_after_a_partial_read(self) -> None:
+        """The wrapper sets the request around each chunk only, even when iteration stops."""
+        seen: list[RequestContext | None] = []
+        middleware = SoajsWSGIMiddleware(self.streaming_app(seen, wrap=True))
+        chunks = iter(middleware(dict(self.ENVIRON), lambda *a: None))
+        assert next(chunks) == b"TTEN"
         assert current_request() is None
         assert seen[0] is not None
-        assert seen[0].context is not None
-        assert seen[0].context.tenant.code == "TTEN"
 
-    def test_body_finished_in_another_thread(self) -> None:
-        """A server that iterates the body in another thread gets the chunks and the context."""
-
-        def app(environ: dict[str, object], start_response: Any) -> Any:
-            start_response("200 OK", [])
-
-            def body() -> Iterator[bytes]:
-                context = current_context()
-                yield context.tenant.code.encode() if context else b"none"
-
-            return body()
-
-        environ = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": "/",
-            "QUERY_STRING": "",
-            "HTTP_SOAJSINJECTOBJ": header_text(MINIMAL),
-        }
-        result: Any = SoajsWSGIMiddleware(app)(environ, lambda *a: None)
-        chunks: list[bytes] = []
-        worker = threading.Thread(target=lambda: (chunks.extend(result), result.close()))
-        worker.start()
-        worker.join(timeout=10)
-        assert chunks == [b"TTEN"]
-        assert current_request() is None
+    def test_wrapped_body_served_by_werkzeug_in_a_thread(self) -> None:
+        """Through a real threaded server, the wrapped body streams the caller's tenant."""
+        seen: list[RequestContext | None] = []
+        app = SoajsWSGIMiddleware(self.streaming_app(seen, wrap=True))
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            response = httpx.get(
+                f"http://127.0.0.1:{server.server_port}/stream",
+                headers={"soajsinjectobj": header_text(MINIMAL).encode("latin-1")},
+            )
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+        assert response.text == "TTENTTEN"
 
     def test_app_error_resets_the_request(self) -> None:
         """An app that raises leaves nothing current."""
@@ -427,10 +400,8 @@ class TestStreamedBody:
             SoajsWSGIMiddleware(app)(environ, lambda *a: None)
         assert current_request() is None
 
-    def test_list_body_is_returned_as_is(self) -> None:
-        """A list body is not wrapped, so the common path stays free."""
-        from soajs.wsgi import SoajsWSGIMiddleware
-
+    def test_body_is_returned_as_is(self) -> None:
+        """The app's body is returned unwrapped, so the common path stays free."""
         body = [b"ok"]
 
         def app(environ: dict[str, object], start_response: Any) -> Any:
