@@ -271,6 +271,22 @@ def run(report: Report, inputs: Inputs, settings: Settings) -> None:
     report.add(
         comparison(
             "P1*",
+            "WSGI: Flask + SoajsWSGIMiddleware(environ_context=False)",
+            "bare Flask app",
+            wsgi_timer(flask_app().wsgi_app, environ),
+            wsgi_timer(
+                SoajsWSGIMiddleware(
+                    flask_app().wsgi_app, settings=soajs_settings, environ_context=False
+                ),
+                environ,
+            ),
+            settings=settings,
+            note="reported: the server's environ passed as is, no seed environ['soajs.context']",
+        )
+    )
+    report.add(
+        comparison(
+            "P1*",
             "WSGI: Flask + an empty pass-through middleware (the floor)",
             "bare Flask app",
             wsgi_timer(flask_app().wsgi_app, environ),

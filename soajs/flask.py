@@ -60,6 +60,9 @@ class Soajs:
         heartbeat: answer ``GET /heartbeat`` with 200 in the middleware.
         trust_header: whether the ``soajsinjectobj`` header may be trusted; by default it is
             unless the service config says ``extKeyRequired: false`` (a public service).
+        environ_context: provide the seed's ``request.environ["soajs.context"]``; ``False``
+            leaves the server's environ a plain ``dict`` (see
+            :class:`~soajs.wsgi.SoajsWSGIMiddleware`), the providers work the same.
     """
 
     def __init__(
@@ -70,11 +73,13 @@ class Soajs:
         register: bool | None = None,
         heartbeat: bool = True,
         trust_header: bool | None = None,
+        environ_context: bool = True,
     ) -> None:
         self.container = container if container is not None else SoajsContainer()
         self.lifecycle = ServiceLifecycle(self.container, register=register)
         self.heartbeat = heartbeat
         self.trust_header = trust_header
+        self.environ_context = environ_context
         self._exit_hook = False
         if app is not None:
             self.init_app(app)
@@ -91,6 +96,7 @@ class Soajs:
             settings=self.container.settings(),
             trust_header=trust_header,
             heartbeat=self.heartbeat,
+            environ_context=self.environ_context,
         )
         app.before_request(self.lifecycle.start)
         self.lifecycle.register_when_listening()

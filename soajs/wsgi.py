@@ -58,6 +58,12 @@ class SoajsWSGIMiddleware:
             settings, else read from the ``SOAJS_*`` environment variables.
         trust_header: ``False`` for a public (``extKeyRequired: false``) service.
         heartbeat: answer ``GET``/``HEAD /heartbeat`` with 200 before the app sees it.
+        environ_context: provide the seed's ``environ["soajs.context"]``, parsed on first
+            read. That takes a copy of the environ in a ``dict`` subclass whose ``get`` is
+            Python code, a few percent of a small Flask request. ``False`` passes the server's
+            own environ (the plain ``dict`` PEP 3333 asks for, which ``wsgiref.validate``
+            checks) with only ``environ["soajs.request"]`` added; ``current_context()``,
+            ``get_soajs_context`` and the Flask integration's providers work the same.
     """
 
     def __init__(
@@ -68,8 +74,10 @@ class SoajsWSGIMiddleware:
         settings: Settings | None = None,
         trust_header: bool = True,
         heartbeat: bool = True,
+        environ_context: bool = True,
     ) -> None:
         self.app = app
+        self.environ_context = environ_context
         self.registry = registry
         self.settings = resolve_settings(settings, registry)
         self.guard = HeaderGuard(self.settings, trust_header=trust_header)
@@ -104,7 +112,7 @@ class SoajsWSGIMiddleware:
             request = _new_request(RequestContext)
             request._environ = environ
             request._guard = guard
-        app_environ = SoajsEnviron(environ)
+        app_environ = SoajsEnviron(environ) if self.environ_context else environ
         app_environ[REQUEST_KEY] = request
         token = _current.set(request)
         try:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from dependency_injector.wiring import Provide, inject
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
 from inject_headers import HEADERS
 from pytest_httpserver import HTTPServer
@@ -144,6 +144,27 @@ class TestContext:
         finally:
             extension.stop()
         assert response.get_json() is None
+
+    def test_plain_environ_keeps_the_providers(
+        self, soajs_container: SoajsContainer, soajs_header: bytes
+    ) -> None:
+        """environ_context=False drops the seed key; the injected context is unchanged."""
+        app, extension = make_app(soajs_container, environ_context=False)
+
+        @app.get("/seed")
+        def seed() -> Any:
+            return jsonify(type(request.environ) is dict and "soajs.context" not in request.environ)
+
+        try:
+            client = app.test_client()
+            headers = {"soajsinjectobj": as_environ_text(soajs_header)}
+            injected = client.get("/injected", headers=headers).get_json()
+            plain = client.get("/seed", headers=headers).get_json()
+        finally:
+            extension.stop()
+        assert injected["tenant"] == "TTEN"
+        assert injected["connector_tenant"] == "TTEN"
+        assert plain is True
 
 
 class TestWiring:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -317,6 +318,71 @@ class TestPassThrough:
         assert SOAJSWSGIMiddleware is SoajsWSGIMiddleware
         assert middleware.settings is Registry.settings
         assert middleware.guard.reject is True
+
+
+class TestPlainEnviron:
+    def test_server_environ_is_passed_as_is(self) -> None:
+        """environ_context=False hands the app the server's own dict, with the request in it."""
+        seen: list[Any] = []
+
+        def app(environ: dict[str, Any], start_response: Any) -> Any:
+            context = current_context()
+            seen.append((environ, get_soajs_context(environ), context))
+            start_response("200 OK", [])
+            return [b"ok"]
+
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/",
+            "QUERY_STRING": "",
+            "HTTP_SOAJSINJECTOBJ": header_text(MINIMAL),
+        }
+        SoajsWSGIMiddleware(app, environ_context=False)(environ, lambda *a: None)
+        [(given, via_environ, current)] = seen
+        assert given is environ
+        assert type(given) is dict
+        assert "soajs.context" not in given
+        assert current is not None
+        assert current.tenant.code == "TTEN"
+        assert via_environ is current
+
+    def test_passes_wsgiref_validation(self) -> None:
+        """With environ_context=False the middleware satisfies wsgiref.validate on both sides."""
+        from wsgiref.simple_server import demo_app
+        from wsgiref.util import setup_testing_defaults
+        from wsgiref.validate import validator
+
+        environ: dict[str, Any] = {"HTTP_SOAJSINJECTOBJ": header_text(MINIMAL)}
+        setup_testing_defaults(environ)
+        statuses: list[str] = []
+        app = validator(SoajsWSGIMiddleware(validator(demo_app), environ_context=False))
+        with warnings.catch_warnings():
+            # demo_app's own body is not closed by this direct call; that is wsgiref's sample.
+            warnings.simplefilter("ignore")
+            body = app(environ, lambda status, headers, *exc: statuses.append(status))
+            chunks = list(body)
+            body.close()
+        assert statuses == ["200 OK"]
+        assert b"Hello world!" in b"".join(chunks)
+
+    def test_flask_view_reads_the_context(self) -> None:
+        """A Flask app behind the plain-environ middleware still reads the context."""
+        app = Flask(__name__)
+
+        @app.route("/")
+        def view() -> Any:
+            context = get_soajs_context(request)
+            return jsonify(
+                tenant=context.tenant.code if context else None,
+                current=current_context() is context,
+                seed_key="soajs.context" in request.environ,
+            )
+
+        app.wsgi_app = SoajsWSGIMiddleware(  # type: ignore[method-assign]
+            app.wsgi_app, settings=Settings(), environ_context=False
+        )
+        response = get(app, header=header_text(MINIMAL))
+        assert response.get_json() == {"tenant": "TTEN", "current": True, "seed_key": False}
 
 
 class TestStreamedBody:
