@@ -94,8 +94,8 @@ class SoajsASGIMiddleware:
             return
         path = scope["path"]
         if (
-            self.heartbeat is not None
-            and path == HEARTBEAT_PATH
+            path == HEARTBEAT_PATH
+            and self.heartbeat is not None
             and is_heartbeat(scope["method"], path)
         ):
             await self.heartbeat(scope, receive, send)

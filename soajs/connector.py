@@ -37,7 +37,6 @@ logger = logging.getLogger("soajs.connector")
 GATEWAY_SERVICE = "controller"
 """The registry key of the gateway's own entry; its ``name`` is the gateway's service name."""
 
-_TRACE_HEADERS = ("traceparent", "tracestate")
 
 # soajs appends "/v<version>" only when JavaScript's parseInt(version) is a number: optional
 # leading blanks and sign, then a decimal digit or a hex literal ("0x" with a hex digit).
@@ -315,8 +314,9 @@ def _is_mesh_match(item: InterConnect, version: str | None) -> bool:
 
 
 def _forwarded_header(context: ContextData) -> str:
-    if context.raw_header:
-        return context.raw_header
+    raw = context.raw_header
+    if raw:
+        return raw
     # A context built in code has no received header: send its JSON (ASCII, so header-safe).
     return json.dumps(
         context.model_dump(mode="json", by_alias=True, exclude_none=True), separators=(",", ":")
@@ -324,8 +324,14 @@ def _forwarded_header(context: ContextData) -> str:
 
 
 def _incoming_trace_headers(request: RequestContext) -> dict[str, str]:
-    values = (request.traceparent, request.tracestate)
-    return {name: value for name, value in zip(_TRACE_HEADERS, values, strict=True) if value}
+    headers = {}
+    traceparent = request.traceparent
+    if traceparent:
+        headers["traceparent"] = traceparent
+    tracestate = request.tracestate
+    if tracestate:
+        headers["tracestate"] = tracestate
+    return headers
 
 
 def _no_context_reason(request: RequestContext | None) -> str:

@@ -89,8 +89,8 @@ class SoajsWSGIMiddleware:
         """Serve one request."""
         path = environ.get("PATH_INFO", "")
         if (
-            self.heartbeat is not None
-            and path == HEARTBEAT_PATH
+            path == HEARTBEAT_PATH
+            and self.heartbeat is not None
             and is_heartbeat(environ.get("REQUEST_METHOD", "GET"), path)
         ):
             return self.heartbeat(environ, start_response)
