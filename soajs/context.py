@@ -83,24 +83,41 @@ class RequestContext:
         max_size: the largest header accepted, in bytes.
     """
 
-    # No __slots__: the middlewares store a few attributes per request and leave the others to
-    # these class-level defaults until the request is read. Nothing here refers back to the
-    # scope or environ the request is stored in: no reference cycle to leave to the collector.
-    _headers: list[tuple[bytes, bytes]] | None = None
-    _query: bytes = b""
-    _client: tuple[str, int] | None = None
-    _environ: Mapping[str, Any] | None = None
-    _guard: HeaderGuard | None = None
-    _captured: bool = False
-    _raw: bytes | str | None = None
-    _access_token: str | None = None
-    _traceparent: str | None = None
-    _tracestate: str | None = None
-    _peer: str | None = None
-    _trusted: bool = True
-    _max_size: int = DEFAULT_MAX_SIZE
-    _context: ContextData | None = _UNRESOLVED
-    _error: InjectHeaderError | None = None
+    # The middlewares set the request's source and the context's sentinel; the read values
+    # are set by _capture() on first use. Nothing here refers back to the scope or environ the
+    # request is stored in: no reference cycle to leave to the collector.
+    __slots__ = (
+        "_access_token",
+        "_captured",
+        "_client",
+        "_context",
+        "_environ",
+        "_error",
+        "_guard",
+        "_headers",
+        "_max_size",
+        "_peer",
+        "_query",
+        "_raw",
+        "_traceparent",
+        "_tracestate",
+        "_trusted",
+    )
+    _headers: list[tuple[bytes, bytes]] | None
+    _query: bytes
+    _client: tuple[str, int] | None
+    _environ: Mapping[str, Any]
+    _guard: HeaderGuard
+    _captured: bool
+    _raw: bytes | str | None
+    _access_token: str | None
+    _traceparent: str | None
+    _tracestate: str | None
+    _peer: str | None
+    _trusted: bool
+    _max_size: int
+    _context: ContextData | None
+    _error: InjectHeaderError | None
 
     SCOPE_KEY: ClassVar[str] = REQUEST_KEY
     ENVIRON_KEY: ClassVar[str] = REQUEST_KEY
@@ -124,6 +141,8 @@ class RequestContext:
         self._trusted = trusted
         self._max_size = max_size
         self._captured = True
+        self._context = _UNRESOLVED
+        self._error = None
 
     @classmethod
     def from_scope(cls, scope: Any, guard: HeaderGuard) -> RequestContext:
@@ -133,6 +152,8 @@ class RequestContext:
         self._query = scope.get("query_string", b"")
         self._client = scope.get("client")
         self._guard = guard
+        self._captured = False
+        self._context = _UNRESOLVED
         return self
 
     @classmethod
@@ -143,8 +164,11 @@ class RequestContext:
         read from it later, as they arrived.
         """
         self = _new_request(cls)
+        self._headers = None
         self._environ = environ
         self._guard = guard
+        self._captured = False
+        self._context = _UNRESOLVED
         return self
 
     def __repr__(self) -> str:
@@ -254,18 +278,19 @@ class RequestContext:
 
     def _capture(self) -> None:
         """Read what this class needs from the scope or environ, and apply the guard, once."""
-        if self._headers is not None:
-            self._capture_headers(self._headers)
-        elif self._environ is not None:
+        headers = self._headers
+        if headers is not None:
+            self._capture_headers(headers)
+        else:
             self._capture_environ(self._environ)
         guard = self._guard
-        if guard is not None:
-            self._trusted = guard.is_trusted(self._peer)
-            self._max_size = guard.max_size
+        self._trusted = guard.is_trusted(self._peer)
+        self._max_size = guard.max_size
+        self._error = None
         self._captured = True
 
     def _capture_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
-        header_token = None
+        self._raw = self._traceparent = self._tracestate = header_token = None
         for name, value in headers:
             if name == _INJECT_HEADER:
                 self._raw = value
