@@ -118,8 +118,9 @@ def _memory(report: Report, inputs: Inputs, settings: Settings) -> None:
             f"<= {MEMORY_LIMIT}x",
             ratio <= MEMORY_LIMIT,
             note=(
-                "includes the raw header text kept for forwarding (1x); json.loads of the "
-                f"same bytes keeps {per_dict / len(inputs.header):.2f}x"
+                "the raw header kept for forwarding is the received bytes object itself "
+                "(a reference, not a copy, so not counted); json.loads of the same bytes "
+                f"keeps {per_dict / len(inputs.header):.2f}x"
             ),
         )
     )
