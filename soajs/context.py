@@ -2,10 +2,11 @@
 
 The middlewares build one :class:`RequestContext` per request and make it current for the
 downstream call (a :class:`~contextvars.ContextVar`, so it follows asyncio tasks, the threads
-Starlette runs sync handlers in, and WSGI worker threads). Capturing costs two attribute
-stores: the headers are read the first time a value is asked for, and the ``soajsinjectobj``
-header is decoded and validated the first time :attr:`RequestContext.context` (or
-:func:`current_context`) is read, and never again.
+Starlette runs sync handlers in, and WSGI worker threads; :func:`stream_with_context` carries
+it into a streamed WSGI body). Capturing keeps references to the request's headers (a few
+attribute stores): they are read the first time a value is asked for, and the
+``soajsinjectobj`` header is decoded and validated the first time
+:attr:`RequestContext.context` (or :func:`current_context`) is read, and never again.
 
 Where handlers find it:
 
