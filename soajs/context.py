@@ -282,8 +282,10 @@ class RequestContext:
         headers = self._headers
         if headers is not None:
             self._capture_headers(headers)
+            self._headers = None
         else:
             self._capture_environ(self._environ)
+            del self._environ  # read once: no reference kept to the server's dict
         guard = self._guard
         self._trusted = guard.is_trusted(self._peer)
         self._max_size = guard.max_size

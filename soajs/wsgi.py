@@ -108,7 +108,15 @@ class SoajsWSGIMiddleware:
                 return [body]
         else:
             request = RequestContext.from_environ(environ, guard)
-        app_environ = SoajsEnviron(environ) if self.environ_context else environ
+        app_environ: WSGIEnvironment
+        if self.environ_context:
+            app_environ = SoajsEnviron(environ)
+        else:
+            # The request goes into the server's own dict: read it now rather than keep a
+            # reference back to that dict (a reference cycle per request for the collector).
+            if not request._captured:
+                request._capture()
+            app_environ = environ
         app_environ[REQUEST_KEY] = request
         # The ContextVar itself, not set_current_request(): two calls fewer per request.
         token = _current.set(request)

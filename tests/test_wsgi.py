@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -476,3 +477,66 @@ class TestStreamedBody:
 
         environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": ""}
         assert SoajsWSGIMiddleware(app)(environ, lambda *a: None) is body
+
+
+class TestNoReferenceCycles:
+    @staticmethod
+    def garbage_after(run: Callable[[], None]) -> int:
+        """How many unreachable objects the collector finds after ``run()`` and nothing else."""
+        gc.collect()
+        gc.disable()
+        try:
+            run()
+            return gc.collect()
+        finally:
+            gc.enable()
+
+    @pytest.mark.parametrize("environ_context", [True, False])
+    @pytest.mark.parametrize("reads", [True, False])
+    def test_wsgi_request_leaves_no_cycle(self, environ_context: bool, reads: bool) -> None:
+        """A request through the WSGI middleware is freed by reference counting alone."""
+
+        def app(environ: dict[str, Any], start_response: Any) -> Any:
+            if reads:
+                assert current_context() is not None
+            start_response("200 OK", [])
+            return [b"ok"]
+
+        middleware = SoajsWSGIMiddleware(app, settings=Settings(), environ_context=environ_context)
+
+        def run() -> None:
+            environ = {
+                "REQUEST_METHOD": "GET",
+                "PATH_INFO": "/",
+                "QUERY_STRING": "",
+                "HTTP_SOAJSINJECTOBJ": header_text(MINIMAL),
+            }
+            assert middleware(environ, lambda *a: None) == [b"ok"]
+
+        assert self.garbage_after(run) == 0
+
+    @pytest.mark.parametrize("reads", [True, False])
+    def test_asgi_request_leaves_no_cycle(self, reads: bool) -> None:
+        """A request through the ASGI middleware is freed by reference counting alone."""
+        from soajs.asgi import SoajsASGIMiddleware
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if reads:
+                assert current_context() is not None
+
+        middleware = SoajsASGIMiddleware(app, settings=Settings())
+
+        def run() -> None:
+            scope = {
+                "type": "http",
+                "method": "GET",
+                "path": "/",
+                "query_string": b"",
+                "headers": [(b"soajsinjectobj", header_text(MINIMAL).encode("latin-1"))],
+                "client": ("127.0.0.1", 5000),
+            }
+            call = middleware(scope, None, None)  # type: ignore[arg-type]
+            with pytest.raises(StopIteration):
+                call.send(None)
+
+        assert self.garbage_after(run) == 0
