@@ -546,21 +546,34 @@ def stream_with_context(body: Iterable[_Chunk]) -> Iterator[_Chunk]:
     current around each chunk only, so nothing stays current between chunks or after the
     server stops iterating. ASGI streaming responses run inside the request and need no wrapper.
     """
-    return _chunks_with(_current.get(), iter(body))
+    return _chunks_with(_current.get(), body, iter(body))
 
 
-def _chunks_with(request: RequestContext | None, chunks: Iterator[_Chunk]) -> Iterator[_Chunk]:
-    """Yield ``chunks``, each produced with ``request`` current."""
-    while True:
-        token = _current.set(request)
-        try:
-            # A sentinel, not StopIteration: raising and catching it costs more than a chunk.
-            chunk = next(chunks, _END)
-        finally:
-            _current.reset(token)
-        if chunk is _END:
-            return
-        yield chunk
+def _chunks_with(
+    request: RequestContext | None, body: Iterable[_Chunk], chunks: Iterator[_Chunk]
+) -> Iterator[_Chunk]:
+    """Yield ``chunks``, each produced with ``request`` current; close ``body`` when done."""
+    try:
+        while True:
+            token = _current.set(request)
+            try:
+                # A sentinel, not StopIteration: raising and catching it costs more than a chunk.
+                chunk = next(chunks, _END)
+            finally:
+                _current.reset(token)
+            if chunk is _END:
+                return
+            yield chunk
+    finally:
+        # Closed by the server (PEP 3333), exhausted or dropped: the body's own clean-up runs
+        # too, with the request current, as its chunks did.
+        close = getattr(body, "close", None)
+        if close is not None:
+            token = _current.set(request)
+            try:
+                close()
+            finally:
+                _current.reset(token)
 
 
 def set_current_request(request: RequestContext | None) -> Token[RequestContext | None]:

@@ -439,6 +439,31 @@ class TestStreamedBody:
         assert current_request() is None
         assert seen[0] is not None
 
+    def test_closing_the_wrapped_body_closes_the_generator_in_context(self) -> None:
+        """A server closing a half-sent body runs the generator's clean-up with the request."""
+        cleaned: list[RequestContext | None] = []
+
+        def app(environ: dict[str, object], start_response: Any) -> Any:
+            start_response("200 OK", [])
+
+            def body() -> Iterator[bytes]:
+                try:
+                    yield b"first"
+                    yield b"second"
+                finally:
+                    cleaned.append(current_request())
+
+            return stream_with_context(body())
+
+        result = SoajsWSGIMiddleware(app)(dict(self.ENVIRON), lambda *a: None)
+        chunks = iter(result)
+        assert next(chunks) == b"first"
+        result.close()
+        assert len(cleaned) == 1
+        assert cleaned[0] is not None
+        assert cleaned[0].context is not None
+        assert current_request() is None
+
     def test_wrapped_body_served_by_werkzeug_in_a_thread(self) -> None:
         """Through a real threaded server, the wrapped body streams the caller's tenant."""
         seen: list[RequestContext | None] = []
