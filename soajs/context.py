@@ -60,7 +60,6 @@ _INJECT_HEADER: Final = b"soajsinjectobj"
 _TRACEPARENT: Final = b"traceparent"
 _TRACESTATE: Final = b"tracestate"
 _ACCESS_TOKEN: Final = b"access_token"
-_ACCESS_TOKEN_QUERY: Final = b"access_token="
 
 _UNRESOLVED: Any = object()
 _END: Any = object()
