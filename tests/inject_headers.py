@@ -57,3 +57,16 @@ def expected_wire_dict(text: str) -> dict[str, Any]:
 
 
 HEADERS = all_headers()
+
+
+MINIMAL: dict[str, Any] = {
+    "tenant": {"id": "t1", "code": "TTEN", "name": "Caf\u00e9"},
+    "key": {"config": {}, "iKey": "ikey-secret", "eKey": "ekey-secret"},
+    "application": {"package": "TPROD_BASIC"},
+}
+"""The smallest header the gateway's shape allows, with a Latin-1 tenant name."""
+
+
+def header_text(data: dict[str, Any]) -> str:
+    """JSON.stringify output, as the Latin-1 text a WSGI server puts in the environ."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 import httpx
 import pytest
-from inject_headers import HEADERS, SECURE_URAC_JWT
+from inject_headers import HEADERS, MINIMAL, SECURE_URAC_JWT, header_text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -24,17 +23,12 @@ from soajs.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
-MINIMAL: dict[str, Any] = {
-    "tenant": {"id": "t1", "code": "TTEN", "name": "Caf\u00e9"},
-    "key": {"config": {}, "iKey": "ikey-secret", "eKey": "ekey-secret"},
-    "application": {"package": "TPROD_BASIC"},
-}
 SEEN: list[RequestContext] = []
 
 
 def latin1_header(data: dict[str, Any]) -> bytes:
     """A header as Node writes it: JSON.stringify output as Latin-1 bytes."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("latin-1")
+    return header_text(data).encode("latin-1")
 
 
 async def dump(request: Request) -> JSONResponse:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import threading
 import warnings
@@ -14,7 +13,7 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 from flask import Flask, jsonify, request
-from inject_headers import HEADERS, SECURE_URAC_JWT
+from inject_headers import HEADERS, MINIMAL, SECURE_URAC_JWT, header_text
 from werkzeug.serving import make_server
 
 from soajs import current_context, stream_with_context
@@ -24,17 +23,7 @@ from soajs.middleware import get_soajs_context
 from soajs.settings import Settings
 from soajs.wsgi import SOAJSWSGIMiddleware, SoajsWSGIMiddleware
 
-MINIMAL: dict[str, Any] = {
-    "tenant": {"id": "t1", "code": "TTEN", "name": "Caf\u00e9"},
-    "key": {"config": {}, "iKey": "ikey-secret", "eKey": "ekey-secret"},
-    "application": {"package": "TPROD_BASIC"},
-}
 SEEN: list[RequestContext] = []
-
-
-def header_text(data: dict[str, Any]) -> str:
-    """JSON.stringify output, as the Latin-1 text a WSGI server puts in the environ."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def flask_app(**options: Any) -> Flask:
