@@ -1,8 +1,7 @@
-"""The inputs every benchmark uses: captured headers and registry, or built stand-ins.
+"""The inputs every benchmark uses: the captured headers and registry.
 
-The captured files live in ``shared/fixtures/captured`` beside the repository (recorded from
-the real soajs.controller 4.3.3). When that folder is absent, the same shapes are built with
-:mod:`soajs.testing` and the report says so.
+The captured files live in ``tests/fixtures/captured`` (recorded from the real
+soajs.controller 4.3.3).
 """
 
 from __future__ import annotations
@@ -13,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from soajs.testing import DEFAULT_REGISTRY, build_inject_header
-
 REPO = Path(__file__).resolve().parents[1]
-CAPTURED = REPO.parent / "shared" / "fixtures" / "captured"
+CAPTURED = REPO / "tests" / "fixtures" / "captured"
 
 RAW_HEADERS = "soajsinjectobj.raw-header-strings.json"
 HEADER_NAME = "secure-urac-jwt"
@@ -35,59 +32,14 @@ class Inputs:
 
 
 def load_inputs() -> Inputs:
-    """The captured inputs, or equivalents built with :mod:`soajs.testing`."""
-    raw_headers = CAPTURED / RAW_HEADERS
-    registry_file = CAPTURED / REGISTRY_FILE
-    if raw_headers.is_file() and registry_file.is_file():
-        headers = json.loads(raw_headers.read_text(encoding="utf-8"))
-        reply = json.loads(registry_file.read_text(encoding="utf-8"))
-        return Inputs(
-            header=headers[HEADER_NAME].encode("latin-1"),
-            mesh_header=headers[MESH_HEADER_NAME].encode("latin-1"),
-            registry=reply["data"],
-            source=f"captured: {CAPTURED / RAW_HEADERS} [{HEADER_NAME}]",
-        )
+    """The captured header bytes and registry reply from ``tests/fixtures/captured``."""
+    headers = json.loads((CAPTURED / RAW_HEADERS).read_text(encoding="utf-8"))
+    reply = json.loads((CAPTURED / REGISTRY_FILE).read_text(encoding="utf-8"))
     return Inputs(
-        header=_built_urac_header(),
-        mesh_header=build_inject_header(
-            inter_connect=[
-                {"name": "hello", "version": "1", "host": "127.0.0.1", "port": 4100, "latest": "1"}
-            ]
-        ),
-        registry=copy.deepcopy(DEFAULT_REGISTRY),
-        source=f"built with soajs.testing ({CAPTURED} is absent)",
-    )
-
-
-def _built_urac_header() -> bytes:
-    """A header shaped like the captured ``secure-urac-jwt`` one (urac, param, package ACL)."""
-    acl = {
-        service: {"1": {"access": service == "secure", "apisPermission": "unrestricted"}}
-        for service in ("hello", "caller", "secure", "nohb")
-    }
-    return build_inject_header(
-        e_key="e038c52a36e5952343acee09d798d3dbcd195123315fb3361502207b49daef4d5558d75db82ee8"
-        "2e9e97efceef31f844a301df055b6be36250cce34aadc9a02234df9e3e076f3fa2fd71ef333281931d"
-        "aec3f3e68bac2047b6ea939d8b802d9e",
-        i_key="7d0b0c4a9d4e4b3a8f1e2d3c4b5a6978",
-        tenant_profile={"plan": "test"},
-        config={"greeting": "hello from commonFields", "secure": {"tier": "gold"}},
-        package_acl=acl,
-        device="curl/7.88.1",
-        urac={
-            "_id": "6a1e00000000000000000b01",
-            "username": "zoe",
-            "firstName": "Zoë",
-            "lastName": "O'Brien",
-            "email": "zoe@example.com",
-            "groups": ["owner"],
-            "tenant": {"id": "6a1e00000000000000000001", "code": "TTEN"},
-            "profile": {"team": "blue"},
-            "acl": None,
-            "acl_AllEnv": None,
-            "config": {"packages": {}},
-            "groupsConfig": None,
-        },
+        header=headers[HEADER_NAME].encode("latin-1"),
+        mesh_header=headers[MESH_HEADER_NAME].encode("latin-1"),
+        registry=reply["data"],
+        source=f"captured: tests/fixtures/captured/{RAW_HEADERS} [{HEADER_NAME}]",
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fixture_paths import FIXTURES
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from pytest_httpserver import HTTPServer
@@ -25,14 +26,11 @@ hypothesis_settings.register_profile(
 )
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-# The shared fixtures live beside the repository (CI clones the repo next to shared/ too).
-SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-
 
 @pytest.fixture
 def fixtures_dir() -> Path:
     """The folder of captured and upstream wire fixtures."""
-    return SHARED_FIXTURES
+    return FIXTURES
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+from fixture_paths import FIXTURES
+
 RAW_STRING_FILES = sorted(FIXTURES.glob("*/soajsinjectobj.raw-header-strings.json"))
 PARSED_FILES = sorted(
     path

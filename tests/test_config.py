@@ -9,12 +9,12 @@ from typing import Any
 
 import pydantic
 import pytest
+from fixture_paths import FIXTURES
 
 import soajs
 from soajs import Config, ConfigValidationError, Settings
 from soajs.models.service_config import InterConnectTarget, Maintenance, MaintenancePort
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 BASE: dict[str, Any] = {"name": "my-service", "group": "my-group", "port": 4000}
 
 

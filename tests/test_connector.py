@@ -6,12 +6,12 @@ import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
+from fixture_paths import FIXTURES
 from pytest_httpserver import HTTPServer
 
 import soajs
@@ -21,7 +21,6 @@ from soajs.errors import ConnectError, RegistryError
 from soajs.inject import parse_inject_header
 from soajs.models.context import ContextData
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 CAPTURED_RAW: dict[str, str] = json.loads(
     (FIXTURES / "captured" / "soajsinjectobj.raw-header-strings.json").read_text()
 )

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_paths import FIXTURES
 
 from soajs.connector import ServiceConnector
 from soajs.errors import ConnectError
 from soajs.inject import parse_inject_header
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 CALLER: dict[str, Any] = json.loads(
     (FIXTURES / "captured" / "soajsinjectobj.caller-interconnect.json").read_text()
 )

@@ -9,13 +9,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request
+from fixture_paths import FIXTURES
 
 from soajs.asgi import SoajsASGIMiddleware
 from soajs.connector import ServiceConnector
@@ -23,7 +23,6 @@ from soajs.fastapi import SoajsConnector
 from soajs.inject import parse_inject_header
 from soajs.settings import Settings
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 CALLER: dict[str, Any] = json.loads(
     (FIXTURES / "captured" / "soajsinjectobj.caller-interconnect.json").read_text()
 )

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_paths import CAPTURED
 from pydantic import AliasChoices
 from pytest_httpserver import HTTPServer
 
@@ -38,7 +39,6 @@ with warnings.catch_warnings():
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-CAPTURED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "captured"
 SKIP_MARKER = "<!-- docs-test: skip -->"
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
 

@@ -15,10 +15,10 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_paths import CAPTURED
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,7 +29,6 @@ from soajs.errors import InjectHeaderError
 from soajs.inject import DEFAULT_MAX_SIZE, parse_inject_header
 from soajs.wsgi import SoajsWSGIMiddleware
 
-CAPTURED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "captured"
 RAW_HEADERS: dict[str, str] = json.loads(
     (CAPTURED / "soajsinjectobj.raw-header-strings.json").read_text(encoding="utf-8")
 )

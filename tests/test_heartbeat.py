@@ -8,13 +8,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
 import pytest
 import uvicorn
+from fixture_paths import CAPTURED
 
 from soajs._asgi_types import ASGIApp, Message, WSGIApplication
 from soajs.heartbeat import (
@@ -26,8 +26,6 @@ from soajs.heartbeat import (
     make_wsgi_heartbeat,
     wsgi_heartbeat,
 )
-
-CAPTURED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "captured"
 
 
 class QuietHandler(WSGIRequestHandler):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
+from fixture_paths import CAPTURED, SEED_README
 from flask import Flask
 from flask import request as flask_request
 from inject_headers import HEADERS, SECURE_URAC_JWT
@@ -35,11 +35,7 @@ from soajs.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SEED_README = SHARED / "seed" / "README.seed.md"
-REGISTRY_REPLY = (
-    SHARED / "fixtures" / "captured" / "getRegistry.dev.hello.after-register.response.json"
-)
+REGISTRY_REPLY = CAPTURED / "getRegistry.dev.hello.after-register.response.json"
 SECURE_HEADER = HEADERS[SECURE_URAC_JWT]
 
 

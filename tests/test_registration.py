@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_paths import FIXTURES
 
 from soajs import Config, Settings
 from soajs.registration import build_register_body
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 CAPTURED = FIXTURES / "captured"
 CAPTURED_NAMES = ["hello", "caller", "nohb", "fallback", "pub", "secure"]
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fixture_paths import FIXTURES
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from soajs.errors import GatewayUnavailable, RegistryRejected, RegistryReplyMalformed
 from soajs.registry import RegistryClient
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 CAPTURED = FIXTURES / "captured"
 REGISTRY_FILES = sorted(FIXTURES.glob("*/getRegistry*.json"))
 KEY_PASSWORD = "soajs key lal massa"

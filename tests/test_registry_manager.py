@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_paths import FIXTURES
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -34,7 +35,6 @@ from soajs.registry import RegistryClient, RegistryManager, RegistryStatus
 from soajs.registry import manager as manager_module
 from soajs.registry.manager import reload_interval, retry_delay
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 CAPTURED = FIXTURES / "captured"
 SEED_README = FIXTURES.parent / "seed" / "README.seed.md"
 REGISTRY_FILES = sorted(FIXTURES.glob("*/getRegistry*.json"))

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_paths import FIXTURES
 from pydantic import BaseModel, ValidationError
 
 from soajs.errors import NotFound
 from soajs.models import Database, Registry, Resource, Service
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 REGISTRY_FILES = sorted(FIXTURES.glob("*/getRegistry*.json"))
 SECRET_KEYS = {"password", "secret", "credentials", "token"}
 

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_paths import FIXTURES
 from pytest_httpserver import HTTPServer
 
 from soajs.errors import RegistryReplyMalformed
 from soajs.models.registry import Registry, parse_registry_reply
 from soajs.registry import RegistryClient
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 REGISTRY_FILES = sorted(FIXTURES.glob("*/getRegistry*.json"))
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 
 import pytest
+from fixture_paths import FIXTURES
 
 from soajs.container import SoajsContainer
 from soajs.errors import NotFound
@@ -20,7 +20,6 @@ from soajs.testing import (
     inject_header_from_file,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 CAPTURED_REGISTRY = FIXTURES / "captured" / "getRegistry.dev.hello.after-register.response.json"
 RAW_STRINGS = FIXTURES / "captured" / "soajsinjectobj.raw-header-strings.json"
 

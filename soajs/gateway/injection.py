@@ -1,7 +1,7 @@
 """Build the ``soajsinjectobj`` header exactly as the real gateway does (``mw/mt``).
 
 Key order, optional blocks and value encodings follow ``protocol.md`` §4 and the captured
-headers in ``shared/fixtures/captured/soajsinjectobj.*.json``.
+headers in ``tests/fixtures/captured/soajsinjectobj.*.json``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Everything here runs on the gateway's event loop; nothing takes a lock. The shapes copy what the
 real gateway (``soajs.controller`` 4.3.3) was seen to answer, see
-``shared/fixtures/captured/``: a fresh ``/register`` entry, the entry rebuilt from the database
+``tests/fixtures/captured/``: a fresh ``/register`` entry, the entry rebuilt from the database
 after a reload, the filtered ``/getRegistry`` view.
 """
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fixture_paths import CAPTURED
 
 from soajs.gateway import GatewayConfig, LocalGateway, config_from_seed
 
 from .servers import EchoService
 
-CAPTURED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "captured"
 CURL_HEADERS = {"user-agent": "curl/7.88.1", "accept": "*/*"}
 
 

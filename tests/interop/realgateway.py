@@ -1,6 +1,6 @@
 """The real SOAJS gateway (soajs.controller 4.3.3) on loopback, for the interop suite.
 
-The recipe is ``shared/spec/real-gateway.md``: a MongoDB-wire server (SecantusDB, in its own
+The recipe is ``docs/real-gateway.md``: a MongoDB-wire server (SecantusDB, in its own
 virtualenv), the provision data of ``seed.core_provision.json``, and the npm package started with
 a ``-r`` preload that keeps every listener on 127.0.0.1. Everything is installed once under
 ``.interop/`` at the repository root and reused; every process is started here and stopped here,

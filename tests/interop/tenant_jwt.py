@@ -10,12 +10,11 @@ import base64
 import hashlib
 import hmac
 import json
-from pathlib import Path
 from typing import Any
 
-CAPTURED_JWT = (
-    Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "captured" / "secure.jwt.json"
-)
+from fixture_paths import CAPTURED
+
+CAPTURED_JWT = CAPTURED / "secure.jwt.json"
 
 
 def _segment(data: bytes) -> str:

@@ -7,8 +7,9 @@ snapshot is whole.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
+
+from fixture_paths import FIXTURES
 
 from soajs.models import Registry
 
@@ -23,7 +24,6 @@ __all__ = [
     "tag_of",
 ]
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 CAPTURED = FIXTURES / "captured"
 # Captured registries carry ``credentials: null``; these tests add a password to look for.
 DB_PASSWORD = "reliability-db-password"
