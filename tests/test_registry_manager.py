@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixture_paths import FIXTURES
+from fixture_paths import FIXTURES, SEED_README
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -36,7 +36,6 @@ from soajs.registry import manager as manager_module
 from soajs.registry.manager import reload_interval, retry_delay
 
 CAPTURED = FIXTURES / "captured"
-SEED_README = FIXTURES.parent / "seed" / "README.seed.md"
 REGISTRY_FILES = sorted(FIXTURES.glob("*/getRegistry*.json"))
 SECRETS = [
     "soajs key lal massa",
