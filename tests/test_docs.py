@@ -26,7 +26,7 @@ import sys
 import textwrap
 import types
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,22 +290,32 @@ print("ran", len(blocks))
 
 
 @pytest.fixture(scope="session")
-def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Path]]:
     """Make (once per set of extras) a virtualenv with this checkout; give its python."""
     made: dict[str, Path] = {}
+    folders: list[Path] = []
 
     def python_with(extras: str) -> Path:
         if extras not in made:
-            made[extras] = _install_checkout(tmp_path_factory.mktemp("fresh-venv"), extras)
+            folders.append(tmp_path_factory.mktemp("fresh-venv"))
+            made[extras] = _install_checkout(folders[-1], extras)
         return made[extras]
 
-    return python_with
+    yield python_with
+    # A virtualenv is tens of megabytes; pytest would keep the last few runs' copies.
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _install_checkout(folder: Path, extras: str) -> Path:
     """Create a virtualenv in ``folder`` and install this checkout (not editable) into it."""
+    # No pip of its own (ensurepip is most of venv's time): this environment's pip installs
+    # into it through --python, with the user's index and cache, so a re-run is fast.
     subprocess.run(
-        [sys.executable, "-m", "venv", str(folder)], check=True, capture_output=True, timeout=120
+        [sys.executable, "-m", "venv", "--without-pip", str(folder)],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     python = folder / ("Scripts" if os.name == "nt" else "bin") / "python"
     requirement = f"{ROOT}[{extras}]" if extras else str(ROOT)
@@ -314,9 +324,8 @@ def _install_checkout(folder: Path, extras: str) -> Path:
         for variable, value in os.environ.items()
         if not variable.upper().startswith(("PYTHON", "VIRTUAL_ENV"))
     }
-    # pip's own index and cache (the user's configuration) make a re-run fast.
     result = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", requirement],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", requirement],
         env=environment,
         capture_output=True,
         text=True,
@@ -324,7 +333,14 @@ def _install_checkout(folder: Path, extras: str) -> Path:
         check=False,
     )
     assert result.returncode == 0, f"pip install {requirement} failed:\n{result.stderr[-4000:]}"
-    assert shutil.which("pytest", path=str(python.parent)) is None, "the venv must not hold pytest"
+    installed = subprocess.run(
+        [str(python), "-c", "import importlib.util as u; print(u.find_spec('pytest') is None)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert installed.stdout.strip() == "True", "the fresh virtualenv must not hold pytest"
     return python
 
 
