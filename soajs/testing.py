@@ -4,8 +4,12 @@
   registry (a dict or a JSON file); ``register()`` records its calls; no network.
 * :func:`build_inject_header` / :func:`inject_header_from_file`: a ``soajsinjectobj`` value
   exactly as the gateway sends it (compact JSON, Latin-1 bytes).
-* pytest fixtures ``soajs_registry``, ``soajs_container`` and ``soajs_header``. Enable them in
-  a ``conftest.py`` with ``pytest_plugins = ["soajs.testing"]``, or import them by name.
+
+It needs only the core install: no pytest, no web framework. The pytest fixtures built on these
+(``soajs_registry``, ``soajs_container``, ``soajs_header``, ``local_gateway``) live in
+:mod:`soajs.pytest_plugin`, which pytest loads on its own. Importing ``soajs_registry``,
+``soajs_container`` or ``soajs_header`` from here, as conftests written before the plugin do,
+still works: they come from the plugin on first use, so this module never imports pytest.
 """
 
 from __future__ import annotations
@@ -13,12 +17,10 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import pytest
 
 from soajs.errors import RegistryRejected
 from soajs.models.registry import Registry
@@ -27,7 +29,6 @@ from soajs.registry.manager import RegistryManager
 from soajs.settings import Settings
 
 if TYPE_CHECKING:
-    from soajs.container import SoajsContainer
     from soajs.models.service_config import Config
 
 __all__ = [
@@ -35,9 +36,6 @@ __all__ = [
     "FakeRegistryManager",
     "build_inject_header",
     "inject_header_from_file",
-    "soajs_container",
-    "soajs_header",
-    "soajs_registry",
 ]
 
 DEFAULT_REGISTRY: dict[str, Any] = {
@@ -304,31 +302,17 @@ def _latin1(text: str) -> bytes:
         ) from None
 
 
-@pytest.fixture
-def soajs_registry() -> Iterator[FakeRegistryManager]:
-    """A started :class:`FakeRegistryManager` over :data:`DEFAULT_REGISTRY`, stopped after."""
-    registry = FakeRegistryManager()
-    try:
-        yield registry
-    finally:
-        registry.stop()
+# Names of the fixtures this module held before soajs.pytest_plugin; kept importable from here.
+_PLUGIN_FIXTURES = frozenset({"soajs_container", "soajs_header", "soajs_registry"})
 
+if not TYPE_CHECKING:
+    # Hidden from type checkers, which would otherwise type every unknown name here as Any;
+    # for them the old names are gone, which points a conftest at the plugin.
 
-@pytest.fixture
-def soajs_container(soajs_registry: FakeRegistryManager) -> Iterator[SoajsContainer]:
-    """A :class:`~soajs.container.SoajsContainer` whose registry is ``soajs_registry``."""
-    from soajs.container import SoajsContainer
+    def __getattr__(name: str) -> Any:
+        """Serve the fixtures' old names from the plugin, importing pytest only then."""
+        if name not in _PLUGIN_FIXTURES:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from soajs import pytest_plugin
 
-    container = SoajsContainer()
-    container.registry.override(soajs_registry)
-    try:
-        yield container
-    finally:
-        container.unwire()
-        container.reset_override()
-
-
-@pytest.fixture
-def soajs_header() -> bytes:
-    """A gateway-shaped ``soajsinjectobj`` value (tenant ``TTEN``), as bytes."""
-    return build_inject_header()
+        return getattr(pytest_plugin, name)

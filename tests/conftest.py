@@ -13,9 +13,6 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from pytest_httpserver import HTTPServer
 
-# Our own suite uses the fixtures users get from soajs.testing (soajs_container, soajs_header...).
-pytest_plugins = ["soajs.testing"]
-
 # Property tests: a few hundred examples each by default ("ci"); `make fuzz` selects "fuzz".
 hypothesis_settings.register_profile("ci", max_examples=300, deadline=None)
 hypothesis_settings.register_profile(

@@ -6,6 +6,12 @@ names). A block that cannot run here (it needs a live SOAJS gateway or starts a 
 is preceded by the line ``<!-- docs-test: skip -->``. Examples run in a temporary directory with
 every ``SOAJS_*`` variable cleared and ``SOAJS_REGISTRY_API`` pointing at a loopback server that
 answers like the real gateway's maintenance API, from the captured fixtures.
+
+A page that promises to work after a plain install says so with the line
+``<!-- docs-test: fresh-venv extras=fastapi -->`` (the extras it names, comma-separated, or none).
+Its examples run instead in a fresh virtualenv holding this checkout installed with only those
+extras (no pytest, no dev tools), with no ``SOAJS_*`` variable and no gateway: one virtualenv
+per set of extras, built once per test session.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
 import types
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +48,7 @@ with warnings.catch_warnings():
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 SKIP_MARKER = "<!-- docs-test: skip -->"
+FRESH_VENV_MARKER = re.compile(r"^<!-- docs-test: fresh-venv extras=(?P<extras>[\w,-]*) -->$", re.M)
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
 
 
@@ -86,12 +95,32 @@ def doc_pages() -> list[Path]:
     return sorted(DOCS.rglob("*.md"))
 
 
+def runnable_blocks(page: Path) -> list[CodeBlock]:
+    """The python blocks of a page that the tests run."""
+    return [
+        block for block in code_blocks(page) if block.language == "python" and not block.skipped
+    ]
+
+
+def fresh_venv_extras(page: Path) -> str | None:
+    """The extras a page's examples run with in a fresh virtualenv, or None for the dev one."""
+    marker = FRESH_VENV_MARKER.search(page.read_text(encoding="utf-8"))
+    return None if marker is None else marker["extras"]
+
+
 def pages_with_examples() -> list[Path]:
-    """The pages that hold at least one runnable Python block."""
+    """The pages whose runnable Python blocks run in the development environment."""
+    return [
+        page for page in doc_pages() if runnable_blocks(page) and fresh_venv_extras(page) is None
+    ]
+
+
+def pages_for_fresh_venv() -> list[Path]:
+    """The pages whose runnable Python blocks run in a fresh virtualenv."""
     return [
         page
         for page in doc_pages()
-        if any(block.language == "python" and not block.skipped for block in code_blocks(page))
+        if runnable_blocks(page) and fresh_venv_extras(page) is not None
     ]
 
 
@@ -184,9 +213,7 @@ class TestExamples:
         sys.modules[name] = module
         ran = 0
         try:
-            for block in code_blocks(page):
-                if block.language != "python" or block.skipped:
-                    continue
+            for block in runnable_blocks(page):
                 # Leading newlines make tracebacks point at the line in the Markdown page.
                 code = compile("\n" * (block.line - 1) + block.source, str(page), "exec")
                 exec(code, module.__dict__)  # noqa: S102 - the documentation's own examples
@@ -196,6 +223,32 @@ class TestExamples:
             del sys.modules[name]
         assert ran > 0
 
+    @pytest.mark.parametrize("page", pages_for_fresh_venv(), ids=lambda page: page.name)
+    def test_page_examples_run_after_a_plain_install(
+        self, page: Path, fresh_venv: Callable[[str], Path], tmp_path: Path
+    ) -> None:
+        """The page's python blocks run in a virtualenv with only the extras it names."""
+        blocks = [{"line": block.line, "source": block.source} for block in runnable_blocks(page)]
+        (tmp_path / "blocks.json").write_text(json.dumps(blocks), encoding="utf-8")
+        (tmp_path / "run_blocks.py").write_text(BLOCK_RUNNER, encoding="utf-8")
+        environment = {
+            variable: value
+            for variable, value in os.environ.items()
+            if not variable.upper().startswith(("SOAJS_", "PYTHON", "VIRTUAL_ENV"))
+        }
+        python = fresh_venv(fresh_venv_extras(page) or "")
+        result = subprocess.run(
+            [str(python), "run_blocks.py", str(page), "blocks.json"],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert result.stdout.split() == ["ran", str(len(blocks))]
+
     def test_blocks_are_found(self) -> None:
         """The block parser finds fenced blocks, their languages and skip markers."""
         page = DOCS / "settings.md"
@@ -203,6 +256,92 @@ class TestExamples:
         assert [block.language for block in blocks][:1] == ["python"]
         assert "Settings(" in blocks[0].source
         assert not blocks[0].skipped
+
+    def test_getting_started_runs_in_a_fresh_virtualenv(self) -> None:
+        """The getting-started page asks for a fresh virtualenv with only the fastapi extra."""
+        page = DOCS / "getting-started.md"
+        assert fresh_venv_extras(page) == "fastapi"
+        assert page in pages_for_fresh_venv()
+        assert page not in pages_with_examples()
+        assert fresh_venv_extras(DOCS / "testing.md") is None
+
+
+# Runs a page's blocks in the fresh virtualenv, in one module namespace, warnings as errors.
+BLOCK_RUNNER = """\
+import json
+import sys
+import types
+import warnings
+from pathlib import Path
+
+warnings.simplefilter("error")
+# Starlette 1.x prefers the httpx2 package for its TestClient and warns once, on import.
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+
+page, blocks = sys.argv[1], json.loads(Path(sys.argv[2]).read_text(encoding="utf-8"))
+module = types.ModuleType("soajs_docs_example")
+sys.modules[module.__name__] = module
+for block in blocks:
+    # Leading newlines make tracebacks point at the line in the Markdown page.
+    code = compile("\\n" * (block["line"] - 1) + block["source"], page, "exec")
+    exec(code, module.__dict__)
+print("ran", len(blocks))
+"""
+
+
+@pytest.fixture(scope="session")
+def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Path]]:
+    """Make (once per set of extras) a virtualenv with this checkout; give its python."""
+    made: dict[str, Path] = {}
+    folders: list[Path] = []
+
+    def python_with(extras: str) -> Path:
+        if extras not in made:
+            folders.append(tmp_path_factory.mktemp("fresh-venv"))
+            made[extras] = _install_checkout(folders[-1], extras)
+        return made[extras]
+
+    yield python_with
+    # A virtualenv is tens of megabytes; pytest would keep the last few runs' copies.
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _install_checkout(folder: Path, extras: str) -> Path:
+    """Create a virtualenv in ``folder`` and install this checkout (not editable) into it."""
+    # No pip of its own (ensurepip is most of venv's time): this environment's pip installs
+    # into it through --python, with the user's index and cache, so a re-run is fast.
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(folder)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    python = folder / ("Scripts" if os.name == "nt" else "bin") / "python"
+    requirement = f"{ROOT}[{extras}]" if extras else str(ROOT)
+    environment = {
+        variable: value
+        for variable, value in os.environ.items()
+        if not variable.upper().startswith(("PYTHON", "VIRTUAL_ENV"))
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", requirement],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, f"pip install {requirement} failed:\n{result.stderr[-4000:]}"
+    installed = subprocess.run(
+        [str(python), "-c", "import importlib.util as u; print(u.find_spec('pytest') is None)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert installed.stdout.strip() == "True", "the fresh virtualenv must not hold pytest"
+    return python
 
 
 def _stop_leftovers(namespace: dict[str, Any]) -> None:

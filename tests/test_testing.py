@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 import threading
+from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 from fixture_paths import FIXTURES
 
+import soajs.testing
+from soajs import pytest_plugin
 from soajs.container import SoajsContainer
 from soajs.errors import NotFound
 from soajs.inject import parse_inject_header
@@ -207,3 +215,153 @@ class TestFixtures:
         for thread in threads:
             thread.join()
         assert len({id(item) for item in seen}) == 1
+
+    def test_plugin_is_loaded_through_its_entry_point(self, request: pytest.FixtureRequest) -> None:
+        """pytest loads soajs.pytest_plugin as plugin "soajs" from the pytest11 entry point."""
+        (entry,) = entry_points(group="pytest11", name="soajs")
+        assert entry.value == "soajs.pytest_plugin"
+        assert request.config.pluginmanager.get_plugin("soajs") is pytest_plugin
+
+    def test_plugin_only_offers_fixtures(self, request: pytest.FixtureRequest) -> None:
+        """The plugin defines no hook and no autouse fixture: a test asking for none gets none."""
+        assert [name for name in vars(pytest_plugin) if name.startswith("pytest_")] == []
+        assert set(pytest_plugin.__all__).isdisjoint(request.fixturenames)
+
+    def test_old_names_still_import_from_soajs_testing(self) -> None:
+        """Conftests that import the fixtures from soajs.testing get the plugin's fixtures."""
+        from soajs.testing import soajs_container, soajs_header, soajs_registry
+
+        assert soajs_container is pytest_plugin.soajs_container
+        assert soajs_header is pytest_plugin.soajs_header
+        assert soajs_registry is pytest_plugin.soajs_registry
+        with pytest.raises(AttributeError, match="no attribute 'local_gateway'"):
+            soajs.testing.local_gateway  # noqa: B018 - the attribute lookup is the test
+
+
+def run_python(code: str) -> str:
+    """Run a Python script in a fresh interpreter of this environment; return its stdout."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+class TestWithTheCoreOnly:
+    def test_helpers_need_neither_pytest_nor_a_framework(self) -> None:
+        """soajs.testing imports and works when pytest and every framework are missing."""
+        output = run_python(
+            """
+            import json, sys
+
+            for missing in ("pytest", "fastapi", "starlette", "flask", "django", "uvicorn", "yaml"):
+                sys.modules[missing] = None  # makes `import missing` fail as if not installed
+            from soajs.testing import FakeRegistryManager, build_inject_header
+
+            fake = FakeRegistryManager()
+            fake.stop()
+            try:
+                from soajs.testing import soajs_header
+            except ModuleNotFoundError as error:
+                missing = error.name
+            print(json.dumps({"env": fake.env_code, "header": len(build_inject_header()),
+                              "missing": missing}))
+            """
+        )
+        seen = json.loads(output)
+        assert seen["env"] == "dev"
+        assert seen["header"] > 100
+        assert seen["missing"] == "pytest"
+
+    def test_plugin_imports_nothing_until_a_fixture_is_used(self) -> None:
+        """Importing the plugin loads no helper, HTTP client, gateway or framework."""
+        output = run_python(
+            """
+            import sys
+
+            import soajs.pytest_plugin
+
+            roots = {"httpx", "fastapi", "starlette", "flask", "django", "uvicorn", "yaml"}
+            loaded = [name for name in sys.modules if name.split(".")[0] in roots]
+            loaded += [name for name in sys.modules if name.startswith("soajs.")]
+            print(" ".join(sorted(loaded)))
+            """
+        )
+        assert output.split() == ["soajs.errors", "soajs.pytest_plugin", "soajs.settings"]
+
+
+def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run pytest in a project folder of its own, as a user's project would."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", *args],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+USER_TEST = """
+from soajs.inject import parse_inject_header
+
+
+def test_uses_the_fixtures(soajs_container, soajs_registry, soajs_header):
+    assert soajs_container.registry() is soajs_registry
+    assert parse_inject_header(soajs_header).tenant.code == "TTEN"
+"""
+
+
+class TestPluginInAUsersProject:
+    def test_fixtures_come_without_a_conftest_until_turned_off(self, tmp_path: Path) -> None:
+        """A project with no conftest gets the fixtures, and `-p no:soajs` takes them away."""
+        (tmp_path / "test_user.py").write_text(USER_TEST, encoding="utf-8")
+        enabled = run_pytest(tmp_path)
+        assert enabled.returncode == 0, enabled.stdout[-3000:]
+        assert "1 passed" in enabled.stdout
+        disabled = run_pytest(tmp_path, "-p", "no:soajs")
+        assert disabled.returncode == 1
+        assert "fixture 'soajs_container' not found" in disabled.stdout
+
+    def test_old_conftest_works_and_a_missing_extra_is_named(self, tmp_path: Path) -> None:
+        """A conftest written for soajs.testing still works; local_gateway names its extra."""
+        (tmp_path / "conftest.py").write_text(
+            textwrap.dedent(
+                """
+                import sys
+
+                import pytest
+
+                from soajs.testing import soajs_header  # noqa: F401
+
+                pytest_plugins = ["soajs.testing"]
+
+
+                @pytest.fixture
+                def without_uvicorn(monkeypatch):
+                    monkeypatch.setitem(sys.modules, "uvicorn", None)
+                """
+            ),
+            encoding="utf-8",
+        )
+        (tmp_path / "test_user.py").write_text(
+            USER_TEST
+            + textwrap.dedent(
+                """
+
+                def test_gateway(without_uvicorn, local_gateway):
+                    pass
+                """
+            ),
+            encoding="utf-8",
+        )
+        result = run_pytest(tmp_path)
+        assert "1 passed, 1 error" in result.stdout, result.stdout[-3000:]
+        assert "local_gateway fixture needs the gateway extra" in result.stdout
+        assert "pip install 'soajs-python[gateway]'" in result.stdout

@@ -3,7 +3,8 @@
 It behaves like ``soajs.controller`` 4.3.3 on the wire: the maintenance API (``/getRegistry``,
 ``/register``, ...) and the data port (routing, keys, package ACL, user tokens and the
 ``soajsinjectobj`` header). Start it from Python with :class:`LocalGateway`, from pytest with
-:mod:`soajs.gateway.fixtures`, or with ``soajs gateway --config FILE``.
+the ``local_gateway`` fixture (:mod:`soajs.pytest_plugin`) or :mod:`soajs.gateway.fixtures`, or
+with ``soajs gateway --config FILE``.
 """
 
 from __future__ import annotations

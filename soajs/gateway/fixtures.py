@@ -1,10 +1,8 @@
 """pytest fixtures that start the local gateway, for users' own tests.
 
-Import the ready fixture into a ``conftest.py``::
-
-    from soajs.gateway.fixtures import local_gateway  # noqa: F401
-
-or build one with your own configuration and scope::
+The ready ``local_gateway`` fixture needs no import: the soajs pytest plugin
+(:mod:`soajs.pytest_plugin`) provides it. Build one with your own configuration and scope in a
+``conftest.py``::
 
     from soajs.gateway.fixtures import gateway_fixture
 
@@ -26,9 +24,28 @@ import pytest
 from soajs.gateway.config import GatewayConfig, default_dev_config
 from soajs.gateway.server import LocalGateway
 
-__all__ = ["gateway_fixture", "local_gateway"]
+# Re-exported: conftests written before the plugin import it from here.
+from soajs.pytest_plugin import local_gateway
+
+__all__ = ["gateway_fixture", "local_gateway", "loopback_gateway"]
 
 Scope = Literal["function", "class", "module", "package", "session"]
+
+
+def loopback_gateway(
+    config: GatewayConfig | Mapping[str, Any] | str | PathLike[str] | None = None,
+    *,
+    health_check_interval: int = 200,
+) -> LocalGateway:
+    """A local gateway on free loopback ports, not started yet (use it in a ``with`` block).
+
+    Args:
+        config: the gateway configuration (object, mapping or file); by default
+            :func:`~soajs.gateway.config.default_dev_config`.
+        health_check_interval: milliseconds between health checks (short, for fast tests).
+    """
+    chosen = default_dev_config() if config is None else config
+    return LocalGateway(chosen, port=0, health_check_interval=health_check_interval)
 
 
 def gateway_fixture(
@@ -50,12 +67,7 @@ def gateway_fixture(
 
     @pytest.fixture(scope=scope, name=name)
     def fixture() -> Iterator[LocalGateway]:
-        chosen = default_dev_config() if config is None else config
-        with LocalGateway(chosen, port=0, health_check_interval=health_check_interval) as gateway:
+        with loopback_gateway(config, health_check_interval=health_check_interval) as gateway:
             yield gateway
 
     return fixture
-
-
-local_gateway = gateway_fixture(name="local_gateway")
-"""A started local gateway with the default development configuration (function scope)."""

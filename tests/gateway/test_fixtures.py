@@ -1,18 +1,18 @@
-"""The pytest fixture users import to get a running local gateway."""
+"""The pytest fixtures that give users' tests a running local gateway."""
 
 from __future__ import annotations
 
 import httpx
 
-from soajs.gateway.fixtures import gateway_fixture, local_gateway  # noqa: F401
+from soajs.gateway.fixtures import gateway_fixture
 
 from .conftest import CAPTURED
 
 seeded_gateway = gateway_fixture(CAPTURED / "db.seed.core_provision.json", scope="module")
 
 
-def test_local_gateway_serves_the_dev_config(local_gateway):  # noqa: F811
-    """The ready fixture yields a started gateway with the default dev key."""
+def test_local_gateway_serves_the_dev_config(local_gateway):
+    """The soajs plugin's local_gateway fixture yields a started gateway with the dev key."""
     reply = httpx.get(f"{local_gateway.maintenance_url}/getRegistry?env=dev").json()
     assert reply["result"] is True
     assert reply["data"]["awareness"]["port"] == local_gateway.data_port
