@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Protocol
@@ -277,7 +277,10 @@ class ServiceConnector:
         return httpx.AsyncClient(**options)
 
     def _client_options(
-        self, connection: ConnectResponse, httpx_kwargs: dict[str, Any], guard: Any
+        self,
+        connection: ConnectResponse,
+        httpx_kwargs: dict[str, Any],
+        guard: Callable[[httpx.Request], object],
     ) -> dict[str, Any]:
         headers = connection.httpx_headers()
         extra_headers = httpx_kwargs.pop("headers", None)
