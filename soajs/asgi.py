@@ -1,8 +1,9 @@
 """Pure ASGI middleware: the SOAJS request context for Starlette, FastAPI or any ASGI app.
 
-Per HTTP request it captures the scope in a :class:`~soajs.context.RequestContext` (nothing is
-read, decoded or parsed until someone asks: the ``soajsinjectobj`` header, ``access_token``,
-``traceparent``/``tracestate`` and the client address), stores it in the scope as
+Per HTTP request and WebSocket connection it captures the scope in a
+:class:`~soajs.context.RequestContext` (nothing is read, decoded or parsed until someone asks:
+the ``soajsinjectobj`` header, ``access_token``, ``traceparent``/``tracestate`` and the client
+address), stores it in the scope as
 ``scope["soajs.request"]``, and makes it current (:func:`soajs.current_context`) for the
 downstream call. Its ``.context`` is the parsed :class:`~soajs.models.context.ContextData`,
 parsed on first read; ``soajs.middleware.get_soajs_context(request)`` reads it too.
@@ -22,7 +23,11 @@ Header policy (``Settings.header_policy``, ``SOAJS_HEADER_POLICY``):
   header from an untrusted peer     403     132   same: the caller did not come through the key
   header over ``max_size``          431     135   the gateway's own code for an oversized header
   not JSON / not the gateway shape  400     135   the gateway's "error while redirecting" code
+  two or more ``soajsinjectobj``    400     135   one invalid header, whichever line is forged
   ================================  ======  ====  =============================================
+
+  A WebSocket is refused in the same cases by closing it before it is accepted (close code
+  1008, policy violation; the server answers the handshake with 403).
 
 ``Settings.trusted_gateways`` (``SOAJS_TRUSTED_GATEWAYS``, IPs/CIDRs) restricts who may send the
 header: from any other peer it is dropped and logged (``ignore``) or refused (``reject``). A
@@ -55,9 +60,12 @@ __all__ = ["SOAJSMiddleware", "SoajsASGIMiddleware"]
 
 logger = logging.getLogger("soajs.asgi")
 
+# RFC 6455 close code for a message that violates the endpoint's policy.
+_POLICY_VIOLATION = 1008
+
 
 class SoajsASGIMiddleware:
-    """Give every HTTP request its SOAJS context (see the module docstring).
+    """Give every HTTP request and WebSocket its SOAJS context (see the module docstring).
 
     Args:
         app: the ASGI application to wrap.
@@ -88,16 +96,18 @@ class SoajsASGIMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""
-        if scope["type"] != "http":
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            if (
+                path == HEARTBEAT_PATH
+                and self.heartbeat is not None
+                and is_heartbeat(scope["method"], path)
+            ):
+                await self.heartbeat(scope, receive, send)
+                return
+        elif kind != "websocket":
             await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        if (
-            path == HEARTBEAT_PATH
-            and self.heartbeat is not None
-            and is_heartbeat(scope["method"], path)
-        ):
-            await self.heartbeat(scope, receive, send)
             return
 
         guard = self.guard
@@ -105,7 +115,10 @@ class SoajsASGIMiddleware:
             request = guard.capture_scope(scope)
             refused = guard.check(request)
             if refused is not None:
-                await _refuse(refused, send)
+                if kind == "http":
+                    await _refuse(refused, send)
+                else:
+                    await _refuse_websocket(refused, send)
                 return
         else:
             request = RequestContext.from_scope(scope, guard)
@@ -133,6 +146,12 @@ async def _refuse(refused: Rejection, send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse_websocket(refused: Rejection, send: Send) -> None:
+    """Close the WebSocket before accepting it: the server answers the handshake with 403."""
+    logger.info("refused a websocket (%s): %s", refused.code, refused.message)
+    await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
 
 
 SOAJSMiddleware = SoajsASGIMiddleware

@@ -12,6 +12,12 @@
   ``gw:4000``.
 
 W3C ``traceparent``/``tracestate`` headers of the incoming request are forwarded in both modes.
+
+Those headers carry the caller's credentials and identity, so they go only to the origin
+(scheme, host and port) :meth:`ServiceConnector.connect` resolved: the clients the connector
+builds drop them, and the caller's ``key``/``access_token`` values from the query string, from
+every request bound elsewhere (a followed redirect, an absolute URL). A header value no HTTP
+header can carry is refused with :class:`~soajs.errors.ConnectError` when the call is addressed.
 """
 
 from __future__ import annotations
@@ -19,10 +25,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import httpx
 
@@ -44,6 +50,17 @@ _VERSION_IN_PATH = re.compile(r"\s*[+-]?(?:0[xX][0-9a-fA-F]|(?!0[xX])[0-9])")
 
 # The httpx.Client options that configure its transport; kept when the connector builds one.
 _TRANSPORT_OPTIONS = ("verify", "cert", "trust_env", "http1", "http2", "limits")
+
+# The headers that carry the caller's credentials or identity: sent to the resolved origin only.
+_CREDENTIAL_HEADERS: Final = ("key", "access_token", "soajsinjectobj", "traceparent", "tracestate")
+# The credential headers whose values must not reach another origin in a query string either.
+_SECRET_HEADERS: Final = ("key", "access_token")
+
+# What an HTTP header may carry (RFC 9110 field-value, as Node and h11 check it): Latin-1 text
+# without control characters (tab aside), and no blank at either end.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CONTROL_BYTES: Final = bytes(range(0x20)).replace(b"\t", b"") + b"\x7f"
+_BLANKS: Final = (b" ", b"\t")
 
 
 class _ServiceEntry(Protocol):
@@ -82,6 +99,17 @@ class ConnectResponse:
     host: str
     headers: Mapping[str, str] = field(repr=False)
     mesh: bool = False
+
+    def __post_init__(self) -> None:
+        for name, value in self.headers.items():
+            if not _HEADER_NAME.fullmatch(name) or not _is_header_value(value):
+                # Never the value: it may be a token or a key.
+                raise ConnectError(
+                    f"cannot send the {name!r} header: its value holds a control character, a "
+                    "character beyond Latin-1 or a leading/trailing blank, which no HTTP header "
+                    "can carry; check where it comes from (the incoming request, the context "
+                    "or the connector's arguments)"
+                )
 
     @property
     def url(self) -> str:
@@ -176,7 +204,9 @@ class ServiceConnector:
 
         Raises:
             ConnectError: There is no request context, or it has no gateway address
-                (``awareness``) and the service is not a mesh target.
+                (``awareness``) and the service is not a mesh target, or a header to send
+                (``key``, ``access_token``, a trace header) holds a control character or text
+                beyond Latin-1; the message names the header, never its value.
         """
         try:
             return self._responses[service_name][version]
@@ -200,12 +230,22 @@ class ServiceConnector:
             service_name: As for :meth:`connect`.
             version: As for :meth:`connect`.
             **httpx_kwargs: Passed to ``httpx.Client``; ``headers`` are added to the connect
-                headers, anything else replaces the connector's choice.
+                headers, ``event_hooks`` run before the connector's own request hook, anything
+                else replaces the connector's choice.
+
+        The client sends the connect headers (``key``, ``access_token``, ``soajsinjectobj``,
+        ``traceparent``, ``tracestate``) only to the origin :meth:`connect` resolved: a request
+        to any other origin (a followed redirect, an absolute URL) goes without them, and
+        without query parameters holding the caller's key or token. Add request hooks through
+        ``event_hooks`` rather than by replacing ``client.event_hooks``, which would drop that
+        check.
 
         Raises:
             ConnectError: As for :meth:`connect`.
         """
-        options = self._client_options(self.connect(service_name, version), httpx_kwargs)
+        connection = self.connect(service_name, version)
+        guard = _CredentialGuard(connection)
+        options = self._client_options(connection, httpx_kwargs, guard)
         if self._retries and "transport" not in options:
             options["transport"] = httpx.HTTPTransport(
                 retries=self._retries, **_transport_options(options)
@@ -222,10 +262,14 @@ class ServiceConnector:
             async with connector.async_client("hello", "1") as client:
                 reply = await client.get("/echo")
 
+        Its credentials stay on the resolved origin, as with :meth:`client`.
+
         Raises:
             ConnectError: As for :meth:`connect`.
         """
-        options = self._client_options(self.connect(service_name, version), httpx_kwargs)
+        connection = self.connect(service_name, version)
+        guard = _CredentialGuard(connection)
+        options = self._client_options(connection, httpx_kwargs, guard.async_hook)
         if self._retries and "transport" not in options:
             options["transport"] = httpx.AsyncHTTPTransport(
                 retries=self._retries, **_transport_options(options)
@@ -233,17 +277,24 @@ class ServiceConnector:
         return httpx.AsyncClient(**options)
 
     def _client_options(
-        self, connection: ConnectResponse, httpx_kwargs: dict[str, Any]
+        self,
+        connection: ConnectResponse,
+        httpx_kwargs: dict[str, Any],
+        guard: Callable[[httpx.Request], object],
     ) -> dict[str, Any]:
         headers = connection.httpx_headers()
         extra_headers = httpx_kwargs.pop("headers", None)
         if extra_headers:
             headers.update(extra_headers)
+        hooks = dict(httpx_kwargs.pop("event_hooks", None) or {})
+        # Last, so no hook of the caller's can add a credential back after the check.
+        hooks["request"] = [*hooks.get("request", ()), guard]
         return {
             "base_url": connection.url,
             "timeout": self._timeout,
             **httpx_kwargs,
             "headers": headers,
+            "event_hooks": hooks,
         }
 
     def _resolve(self, service_name: str | None, version: str | None) -> ConnectResponse:
@@ -302,6 +353,68 @@ class ServiceConnector:
         services = snapshot.services if snapshot is not None else None
         entry = services.get(GATEWAY_SERVICE) if services else None
         return (entry.name if entry is not None else None) or GATEWAY_SERVICE
+
+
+class _CredentialGuard:
+    """A request hook that keeps the connect headers on the origin ``connect()`` resolved.
+
+    httpx runs request hooks on every request it sends, each hop of a redirect included, after
+    the request is built and before it reaches a transport, mount or proxy. httpx itself only
+    drops ``Authorization`` when a redirect leaves the origin.
+    """
+
+    __slots__ = ("_origin", "_secrets")
+
+    def __init__(self, connection: ConnectResponse) -> None:
+        self._origin = _origin_of(httpx.URL(connection.url))
+        headers = connection.headers
+        self._secrets = frozenset(headers[name] for name in _SECRET_HEADERS if headers.get(name))
+
+    def __call__(self, request: httpx.Request) -> None:
+        """Drop the credentials from ``request`` unless it goes to the resolved origin."""
+        url = request.url
+        if _origin_of(url) == self._origin:
+            return
+        request_headers = request.headers
+        dropped = [name for name in _CREDENTIAL_HEADERS if name in request_headers]
+        for name in dropped:
+            del request_headers[name]
+        if self._secrets and url.query:
+            params = url.params.multi_items()
+            kept = [(name, value) for name, value in params if value not in self._secrets]
+            if len(kept) != len(params):
+                request.url = url.copy_with(params=kept)
+                dropped.append("query parameters")
+        if dropped:
+            # Names and the origin only: the rest of the URL may hold what was just removed.
+            logger.debug(
+                "did not send %s to %s://%s (not the resolved origin)",
+                ", ".join(dropped),
+                url.scheme,
+                url.netloc.decode("ascii"),
+            )
+
+    async def async_hook(self, request: httpx.Request) -> None:
+        """The same check, as the coroutine an ``httpx.AsyncClient`` hook must be."""
+        self(request)
+
+
+def _is_header_value(value: str) -> bool:
+    try:
+        data = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    # bytes.translate runs in C: a header of a few kilobytes is checked in about a microsecond.
+    return (
+        len(data.translate(None, _CONTROL_BYTES)) == len(data)
+        and not data.startswith(_BLANKS)
+        and not data.endswith(_BLANKS)
+    )
+
+
+def _origin_of(url: httpx.URL) -> tuple[str, str, int | None]:
+    # httpx.URL lowercases scheme and host and gives None for the scheme's default port.
+    return url.scheme, url.host, url.port
 
 
 def _is_mesh_match(item: InterConnect, version: str | None) -> bool:

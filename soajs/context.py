@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar, Token
 from typing import Any, ClassVar, Final, NamedTuple, TypeVar
@@ -91,6 +92,7 @@ class RequestContext:
         "_captured",
         "_client",
         "_context",
+        "_duplicates",
         "_environ",
         "_error",
         "_guard",
@@ -110,6 +112,7 @@ class RequestContext:
     _guard: HeaderGuard
     _captured: bool
     _raw: bytes | str | None
+    _duplicates: int
     _access_token: str | None
     _traceparent: str | None
     _tracestate: str | None
@@ -134,6 +137,7 @@ class RequestContext:
         max_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         self._raw = raw_header
+        self._duplicates = 0
         self._access_token = access_token
         self._traceparent = traceparent
         self._tracestate = tracestate
@@ -267,7 +271,7 @@ class RequestContext:
         context = None
         if raw is not None and self._trusted:
             try:
-                context = parse_inject_header(raw, max_size=self._max_size)
+                context = self._parse(raw)
             except InjectHeaderError as exc:
                 self._error = exc
                 logger.warning(
@@ -275,6 +279,17 @@ class RequestContext:
                 )
         self._context = context
         return context
+
+    def _parse(self, raw: bytes | str) -> ContextData:
+        duplicates = self._duplicates
+        # The lines are joined as WSGI servers join them and measured first, so two lines get
+        # the same answer on every server: 431 when together they are too large, else 400.
+        if duplicates and len(raw) <= self._max_size:
+            raise InjectHeaderError(
+                f"the request has {duplicates + 1} soajsinjectobj headers; the gateway sends one",
+                code="duplicate",
+            )
+        return parse_inject_header(raw, max_size=self._max_size)
 
     def _capture(self) -> None:
         """Read what this class needs from the scope or environ, and apply the guard, once."""
@@ -292,16 +307,24 @@ class RequestContext:
         self._captured = True
 
     def _capture_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
-        self._raw = self._traceparent = self._tracestate = header_token = None
+        self._traceparent = self._tracestate = header_token = raw = None
+        duplicates = 0
         for name, value in headers:
             if name == _INJECT_HEADER:
-                self._raw = value
+                if raw is None:
+                    raw = value
+                else:
+                    # Never "the last one wins": a client could append a forged line.
+                    raw += b"," + value
+                    duplicates += 1
             elif name == _TRACEPARENT:
                 self._traceparent = value.decode("latin-1")
             elif name == _TRACESTATE:
                 self._tracestate = value.decode("latin-1")
             elif name == _ACCESS_TOKEN:
                 header_token = value.decode("latin-1")
+        self._raw = raw
+        self._duplicates = duplicates
         self._access_token = query_access_token(self._query) or header_token
         client = self._client
         self._peer = client[0] if client else None
@@ -309,7 +332,10 @@ class RequestContext:
     def _capture_environ(self, environ: Mapping[str, Any]) -> None:
         # The header is kept as the Latin-1 text PEP 3333 gives; nothing is parsed here.
         get = environ.get
+        # Two header lines arrive joined with "," (PEP 3333 servers, Django): never one JSON
+        # object when either line is the gateway's whole header, so the parser refuses it.
         self._raw = get("HTTP_SOAJSINJECTOBJ")
+        self._duplicates = 0
         self._access_token = query_access_token(get("QUERY_STRING", "")) or get("HTTP_ACCESS_TOKEN")
         self._traceparent = get("HTTP_TRACEPARENT")
         self._tracestate = get("HTTP_TRACESTATE")
@@ -360,9 +386,16 @@ class HeaderGuard:
     """The header policy of one middleware, from :class:`~soajs.settings.Settings`.
 
     ``trusted_gateways`` (IPs/CIDRs) lists the peers that may send the header; empty trusts
-    every peer. Answers are cached per address (bounded), so a check costs one dictionary
-    lookup. ``trust_header=False`` (public services) trusts no one, and then the ``reject``
-    policy does not apply: such a service never gets a header it could use.
+    every peer, and the first guard built so in a process logs a warning saying that any peer
+    can assert a tenant. IPv4-mapped IPv6 peers (``::ffff:10.0.0.1``) are their IPv4 address.
+    Answers are cached per address (bounded), so a check costs one dictionary lookup.
+    ``trust_header=False`` (public services) trusts no one, and then the ``reject`` policy does
+    not apply: such a service never gets a header it could use.
+
+    A request carries one ``soajsinjectobj`` header. Two or more are one invalid header
+    (``InjectHeaderError`` code ``"duplicate"`` where the server passes each line, as ASGI
+    servers do; not JSON where it joins them with ``,``, as WSGI servers and Django do): no
+    context, or 400 with code 135 under ``reject``, on every server.
 
     With the defaults (``ignore``, every peer trusted) a request is only captured, and read
     when someone asks; with ``reject`` or ``trusted_gateways`` (:attr:`eager`) it is checked
@@ -383,6 +416,8 @@ class HeaderGuard:
         # Checking now costs every request a header scan: only when a policy depends on it.
         self.eager = trust_header and (self.reject or bool(self.networks))
         self._cache: dict[str | None, bool] = {}
+        if trust_header and not self.networks:
+            _warn_open_allowlist()
 
     def is_trusted(self, peer: str | None) -> bool:
         """Tell whether a header from ``peer`` (an IP; ``None`` for a Unix socket) is trusted."""
@@ -449,6 +484,24 @@ class HeaderGuard:
             return _MISSING
         status = _TOO_LARGE_STATUS if error.code == "too_large" else _BAD_HEADER_STATUS
         return Rejection(status, _BAD_HEADER_CODE, f"Invalid soajsinjectobj header: {error}")
+
+
+_open_allowlist_warned = False
+_open_allowlist_lock = threading.Lock()
+
+
+def _warn_open_allowlist() -> None:
+    """Say once per process that the header is believed from any peer."""
+    global _open_allowlist_warned  # noqa: PLW0603 - one flag per process is the point
+    with _open_allowlist_lock:
+        if _open_allowlist_warned:
+            return
+        _open_allowlist_warned = True
+    logger.warning(
+        "SOAJS_TRUSTED_GATEWAYS is empty: any peer that reaches this service can send a "
+        "soajsinjectobj header and assert a tenant and a user; list the gateways (and the "
+        "services that call this one through the mesh) allowed to send it"
+    )
 
 
 def resolve_settings(settings: Settings | None, registry: object | None) -> Settings:

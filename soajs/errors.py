@@ -65,4 +65,5 @@ class InjectHeaderError(SoajsError, ValueError):
 
 
 class ConnectError(SoajsError):
-    """A service-to-service call cannot be addressed (no awareness in the context)."""
+    """A service-to-service call cannot be addressed (no awareness in the context), or one of its
+    headers holds a value no HTTP header can carry (the message names the header)."""

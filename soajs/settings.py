@@ -203,12 +203,22 @@ class Settings(BaseSettings):
         networks: list[IPNetwork] = []
         for item in items:
             try:
-                networks.append(ipaddress.ip_network(str(item), strict=False))
+                network = ipaddress.ip_network(str(item), strict=False)
             except ValueError:
                 raise ValueError(
                     "expected IP addresses or CIDR networks such as 127.0.0.1 or 10.0.0.0/8"
                 ) from None
+            networks.append(_unmapped(network))
         return tuple(networks)
+
+
+def _unmapped(network: IPNetwork) -> IPNetwork:
+    """An IPv4-mapped IPv6 network (``::ffff:10.0.0.0/104``) as the IPv4 one it stands for."""
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+    return network
 
 
 def _describe(exc: ValidationError) -> str:

@@ -376,18 +376,31 @@ class TestConcurrency:
 
 
 class TestPassThrough:
-    @pytest.mark.parametrize("kind", ["lifespan", "websocket"])
-    async def test_non_http_scopes_pass_through(self, kind: str) -> None:
-        """Non-HTTP scopes reach the app as they are, with nothing made current."""
+    async def test_lifespan_scopes_pass_through(self) -> None:
+        """Lifespan scopes reach the app as they are, with nothing made current."""
         seen: list[tuple[Any, Any]] = []
 
         async def app(scope: Any, receive: Any, send: Any) -> None:
             seen.append((scope, current_request()))
 
-        scope = {"type": kind, "path": "/ws", "headers": [(b"soajsinjectobj", b"{}")]}
+        scope = {"type": "lifespan", "headers": [(b"soajsinjectobj", b"{}")]}
         await SoajsASGIMiddleware(app, settings=Settings())(scope, None, None)  # type: ignore[arg-type]
-        assert seen == [(scope, None)]
+        assert seen == [({"type": "lifespan", "headers": [(b"soajsinjectobj", b"{}")]}, None)]
         assert type(seen[0][0]) is dict
+
+    async def test_websocket_scopes_get_the_request_context(self) -> None:
+        """A WebSocket scope gets its request context, current while the app runs."""
+        seen: list[tuple[Any, Any]] = []
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            seen.append((scope.get(REQUEST_KEY), current_request()))
+
+        scope = {"type": "websocket", "path": "/ws", "headers": [(b"soajsinjectobj", b"{}")]}
+        await SoajsASGIMiddleware(app, settings=Settings())(scope, None, None)  # type: ignore[arg-type]
+        [(stored, current)] = seen
+        assert isinstance(stored, RequestContext)
+        assert current is stored
+        assert current_request() is None
 
     async def test_heartbeat_post_reaches_the_app(self) -> None:
         """Only GET/HEAD /heartbeat are answered by the middleware."""
