@@ -381,7 +381,7 @@ def make_user_token(payload: dict[str, Any], secret: str) -> str:
             message names each one.
     """
     problems = [
-        f"{field!r} ({kind.__name__ if kind is str else 'object'}: {why})"
+        f"{field!r} ({'text' if kind is str else 'an object'}: {why})"
         for field, (kind, why) in USER_TOKEN_FIELDS.items()
         if not isinstance(payload.get(field), kind) or (kind is str and not payload[field])
     ]
