@@ -253,7 +253,8 @@ class InterConnectTarget(_ConfigPart):
 class Config(_ConfigPart):
     """The service configuration, validated against what the real gateway needs.
 
-    Either the snake_case names or the gateway's wire names may be passed. Flags left unset stay
+    Either the snake_case names, the gateway's wire names or a Node ``soa.json``'s keys
+    (``serviceName``, ...) may be passed, one spelling per field. Flags left unset stay
     ``None`` and are not sent on registration, so the gateway applies its own defaults.
 
     ``ext_key_required`` defaults to ``True``: the gateway builds the ``soajsinjectobj`` header
