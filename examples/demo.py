@@ -36,7 +36,13 @@ from typing import IO, Any
 import httpx
 
 from soajs.errors import ConfigValidationError
-from soajs.gateway import GatewayConfig, LocalGateway, load_config, make_user_token
+from soajs.gateway import (
+    GatewayConfig,
+    LocalGateway,
+    load_config,
+    make_user_token,
+    user_token_headers,
+)
 
 EXAMPLES = Path(__file__).resolve().parent
 ROOT = EXAMPLES.parent
@@ -271,6 +277,8 @@ def user_token(config: GatewayConfig) -> str:
         "email": "zoe@example.test",
         "groups": ["owner"],
         "tenant": {"id": tenant.id, "code": TENANT},
+        "env": config.environment.code.lower(),
+        "user": {"loginMode": "urac"},
         "exp": int(time.time()) + 600,
     }
     token: str = make_user_token(payload, tenant.oauth.secret.get_secret_value())
@@ -353,14 +361,14 @@ class Demo:
         return [f"hello got the body {show(reply['body'])} for tenant {TENANT}"]
 
     def hello_user(self) -> list[str]:
-        reply = json_reply(self.client.get("/hello/echo", headers={"access_token": self.token}))
+        reply = json_reply(self.client.get("/hello/echo", headers=user_token_headers(self.token)))
         check_tenant(reply, "hello", USER)
         return [f"hello saw {saw(reply)}"]
 
     def caller_mesh(self) -> list[str]:
         hello = self.services["hello"]
         reply = json_reply(
-            self.client.get("/caller/hello-via-mesh", headers={"access_token": self.token})
+            self.client.get("/caller/hello-via-mesh", headers=user_token_headers(self.token))
         )
         check_tenant(reply, "caller", USER)
         call = reply.get("call") or {}

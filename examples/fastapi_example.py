@@ -19,7 +19,8 @@ Then call it through the gateway with a key from ``examples/gateway.yaml``::
         http://127.0.0.1:4000/hello/v1/echo
 
 Each answer says what the service saw: the tenant, the logged-in user (send a tenant user token
-as ``access_token``), its own configuration from the key, and the environment of the registry.
+as ``Authorization: Bearer`` and ``access_token``: ``soajs.gateway.user_token_headers``), its own
+configuration from the key, and the environment of the registry.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def create_app(port: int | None = None) -> FastAPI:
         port=port or settings.service_port or DEFAULT_PORT,
         # The gateway builds soajsinjectobj only for services that require a key.
         ext_key_required=True,
-        # With oauth and urac on, a request with a user token (access_token) carries the user.
+        # With oauth and urac on, a request with a user token (Bearer) carries the user.
         oauth=True,
         urac=True,
     )

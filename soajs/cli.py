@@ -202,7 +202,11 @@ def config() -> None:
 @config.command("validate")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def config_validate(file: Path) -> None:
-    """Check a service configuration file (JSON, or YAML with PyYAML)."""
+    """Check a service configuration file (JSON, or YAML with PyYAML).
+
+    A Node service's soa.json is read as it is (serviceName, serviceGroup, servicePort,
+    serviceVersion).
+    """
     from soajs.errors import ConfigValidationError
     from soajs.models.service_config import Config
 

@@ -1,8 +1,15 @@
-"""Settings read from the ``SOAJS_*`` environment variables."""
+"""Settings read from the ``SOAJS_*`` environment variables, and from a ``.env`` file on request.
+
+The ``.env`` file is pydantic-settings' own: opt-in, named by ``Settings(_env_file=...)`` or
+``SOAJS_ENV_FILE``; real environment variables win over it. How the file is chosen and bounded
+lives in :func:`resolve_env_file`.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import os
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
@@ -10,11 +17,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from soajs.errors import SettingsError
 
-__all__ = ["HeaderPolicy", "Settings", "parse_bool", "parse_registry_api"]
+__all__ = ["HeaderPolicy", "Settings", "parse_bool", "parse_registry_api", "resolve_env_file"]
 
 HeaderPolicy = Literal["ignore", "reject"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+DEFAULT_MAX_ENV_FILE_SIZE = 65536
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off", ""})
 
@@ -59,7 +67,9 @@ def parse_registry_api(value: str) -> tuple[str, int]:
 class Settings(BaseSettings):
     """The ``SOAJS_*`` environment variables, validated.
 
-    Every field can also be passed as a keyword argument. Invalid values raise
+    Every field can also be passed as a keyword argument. A ``.env`` file is read when named by
+    ``_env_file=`` (pydantic-settings' argument) or ``SOAJS_ENV_FILE``; keyword arguments and
+    real environment variables win over it (see :func:`resolve_env_file`). Invalid values raise
     :class:`~soajs.errors.SettingsError`, whose message names the variable and never its value.
     """
 
@@ -123,10 +133,22 @@ class Settings(BaseSettings):
         default=65536, ge=2, description="Largest soajsinjectobj accepted, in bytes."
     )
 
+    env_file: Path | None = Field(
+        default=None,
+        description="A .env file to read SOAJS_* settings from; real variables win over it.",
+    )
+    max_env_file_size: int = Field(
+        default=DEFAULT_MAX_ENV_FILE_SIZE, ge=1, description="Largest .env file read, in bytes."
+    )
+
     def __init__(self, **values: Any) -> None:
         if "srv_ip" in values:
             # The variable's spelling (SOAJS_SRVIP) is the field's alias; accept the field name.
             values["SOAJS_SRVIP"] = values.pop("srv_ip")
+        env_file, max_size = resolve_env_file(values)
+        # The file chosen and the bound applied are recorded as given, whatever the file says.
+        values.update(env_file=env_file, max_env_file_size=max_size, _env_file=env_file)
+        values.setdefault("_env_file_encoding", "utf-8")
         try:
             super().__init__(**values)
         except ValidationError as exc:
@@ -219,6 +241,84 @@ def _unmapped(network: IPNetwork) -> IPNetwork:
         if mapped is not None:
             return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
     return network
+
+
+def _environment(name: str) -> str | None:
+    """A real environment variable, matched without regard to case as pydantic-settings does."""
+    for key, value in os.environ.items():
+        if key.upper() == name:
+            return value
+    return None
+
+
+def resolve_env_file(values: dict[str, Any]) -> tuple[Path | None, int]:
+    """Choose the ``.env`` file ``Settings`` reads, and check it against the size bound.
+
+    The file is the ``_env_file`` (pydantic-settings' own) or ``env_file`` keyword, else
+    ``SOAJS_ENV_FILE``; ``None`` or an empty value reads no file. The bound is the
+    ``max_env_file_size`` keyword, else ``SOAJS_MAX_ENV_FILE_SIZE``, else 65536 bytes: it is
+    applied before the file is read, so the file cannot set it. ``values`` loses both keywords.
+
+    Returns:
+        The file (or ``None``) and the bound in bytes.
+
+    Raises:
+        SettingsError: both keywords are given, the bound is not a positive integer, or the named
+            file is missing, not a regular file, unreadable or larger than the bound. The message
+            names the variable and the file's path, never the file's content.
+    """
+    source, way_out = "SOAJS_ENV_FILE", "unset SOAJS_ENV_FILE"
+    if "_env_file" in values and "env_file" in values:
+        raise SettingsError(
+            "the .env file is given twice, as _env_file and env_file: pass one of them"
+        )
+    if "_env_file" in values or "env_file" in values:
+        given = values.pop("_env_file", None) if "_env_file" in values else values.pop("env_file")
+        source, way_out = "the env_file argument", "pass _env_file=None"
+    else:
+        given = _environment("SOAJS_ENV_FILE")
+    max_size = _env_file_bound(values.pop("max_env_file_size", None))
+    if given is None or str(given).strip() == "":
+        return None, max_size
+    if not isinstance(given, str | os.PathLike):
+        raise SettingsError(f"{source}: expected the path of a .env file")
+    path = Path(given)
+    problem = _env_file_problem(path, max_size)
+    if problem is not None:
+        raise SettingsError(
+            f"{source}: {problem}; fix the file or {way_out} (path {str(path.absolute())!r})"
+        )
+    return path, max_size
+
+
+def _env_file_bound(given: object) -> int:
+    value = _environment("SOAJS_MAX_ENV_FILE_SIZE") if given is None else given
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return DEFAULT_MAX_ENV_FILE_SIZE
+    text = str(value).strip()
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise SettingsError("SOAJS_MAX_ENV_FILE_SIZE: expected a whole number of bytes, at least 1")
+    return int(text)
+
+
+def _env_file_problem(path: Path, max_size: int) -> str | None:
+    """Why ``path`` cannot be read as a .env file, or ``None``."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return "the .env file does not exist"
+    except OSError as exc:
+        return f"cannot read the .env file ({exc.strerror or type(exc).__name__})"
+    if not path.is_file():
+        return "not a regular file"
+    if info.st_size > max_size:
+        return (
+            f"the .env file has {info.st_size} bytes, more than SOAJS_MAX_ENV_FILE_SIZE "
+            f"({max_size})"
+        )
+    if not os.access(path, os.R_OK):
+        return "cannot read the .env file (permission denied)"
+    return None
 
 
 def _describe(exc: ValidationError) -> str:

@@ -314,12 +314,6 @@ class TestAliasesAndFlags:
         assert error.field == "extkeyRequired"
         assert "unknown field" in str(error)
 
-    def test_legacy_soa_json_key_gets_a_hint(self) -> None:
-        """The old soa.json keys point to the new field name."""
-        with pytest.raises(ConfigValidationError) as info:
-            Config.model_validate({"serviceName": "x", "group": "g", "port": 1})
-        assert "serviceName: unknown field (the old soa.json key; use 'name')" in str(info.value)
-
     @pytest.mark.parametrize(
         ("field", "value"),
         [("request_timeout", 0), ("request_timeout_renewal", -1), ("request_timeout", True)],
@@ -441,16 +435,148 @@ class TestFromFile:
         with pytest.raises(ConfigValidationError, match="expected an object"):
             Config.from_file(path)
 
-    def test_legacy_soa_json_is_refused_with_hints(self) -> None:
-        """The upstream soa.json format is refused with a hint towards the new keys."""
-        with pytest.raises(ConfigValidationError) as info:
-            Config.from_file(FIXTURES / "upstream" / "service-config.nodejs-test-soa.json")
-        assert "use 'name'" in str(info.value)
-
     def test_missing_file(self, tmp_path: Path) -> None:
         """A missing file raises the usual OSError."""
         with pytest.raises(FileNotFoundError):
             Config.from_file(tmp_path / "absent.json")
+
+
+NODE_SOA_JSON = FIXTURES / "upstream" / "service-config.nodejs-test-soa.json"
+
+
+class TestNodeSoaJson:
+    """A Node SOAJS service's soa.json loads as it is."""
+
+    def test_the_upstream_soa_json_loads(self) -> None:
+        """The Node test service's soa.json (serviceName, numeric serviceVersion) loads."""
+        config = Config.from_file(NODE_SOA_JSON)
+        assert (config.name, config.group, config.port, config.version) == (
+            "express",
+            "Custom Services",
+            4381,
+            "1",
+        )
+        assert (config.request_timeout, config.request_timeout_renewal) == (30, 5)
+        assert (config.ext_key_required, config.oauth, config.urac) == (True, True, True)
+        assert (config.urac_profile, config.urac_acl, config.provision_acl) == (False,) * 3
+        assert config.inter_connect == [InterConnectTarget(name="urac", version="3")]
+        assert config.maintenance is not None
+        assert config.maintenance.port.type == "inherit"
+        assert config.prerequisites == {"cpu": " ", "memory": " "}
+
+    def test_same_config_as_the_current_format(self) -> None:
+        """The soa.json gives the Config its current-format translation gives."""
+        data = json.loads(NODE_SOA_JSON.read_text(encoding="utf-8"))
+        current = {
+            "name": data["serviceName"],
+            "group": data["serviceGroup"],
+            "port": data["servicePort"],
+            "version": str(data["serviceVersion"]),
+            **{
+                key: value
+                for key, value in data.items()
+                if not key.startswith("service") and key not in ("tab", "swaggerFilename")
+            },
+        }
+        assert Config.from_file(NODE_SOA_JSON) == Config.model_validate(current)
+
+    @pytest.mark.parametrize(
+        ("node_key", "field", "value"),
+        [
+            ("serviceName", "name", "orders"),
+            ("serviceGroup", "group", "SOAJS Core Services"),
+            ("servicePort", "port", 4300),
+            ("serviceVersion", "version", "2.1"),
+        ],
+    )
+    def test_each_identity_key(self, node_key: str, field: str, value: object) -> None:
+        """Each soa.json identity key sets the same field as its current name."""
+        current = {**BASE, field: value}
+        node = {**{k: v for k, v in BASE.items() if k != field}, node_key: value}
+        assert Config.model_validate(node) == Config.model_validate(current)
+        assert getattr(Config.model_validate(node), field) == value
+
+    def test_spellings_can_mix_across_fields(self) -> None:
+        """A soa.json may use current names for some fields and Node names for others."""
+        config = Config.model_validate(
+            {"type": "service", "name": "express", "group": "Custom", "port": 4381,
+             "serviceVersion": 1, "extKeyRequired": True}
+        )  # fmt: skip
+        assert (config.name, config.version) == ("express", "1")
+
+    @pytest.mark.parametrize(
+        ("first", "second", "field"),
+        [
+            ("name", "serviceName", "name"),
+            ("group", "serviceGroup", "group"),
+            ("port", "servicePort", "port"),
+            ("version", "serviceVersion", "version"),
+            ("sub_type", "subType", "sub_type"),
+            ("ext_key_required", "extKeyRequired", "ext_key_required"),
+        ],
+    )
+    def test_both_spellings_of_one_field_is_an_error(
+        self, first: str, second: str, field: str
+    ) -> None:
+        """One field given under two spellings is refused, naming both, even if they agree."""
+        value: object = {"port": 4000, "ext_key_required": True}.get(field, "same-value")
+        data = {**BASE, first: value, second: value}
+        with pytest.raises(ConfigValidationError) as info:
+            Config.model_validate(data)
+        assert info.value.field == field
+        assert f"given twice, as {first!r} and {second!r}" in str(info.value)
+
+    def test_both_spellings_in_a_file_name_the_file(self, tmp_path: Path) -> None:
+        """In a file, the conflict error names the file and both keys."""
+        path = tmp_path / "soa.json"
+        path.write_text(json.dumps({**BASE, "serviceName": "other"}), encoding="utf-8")
+        with pytest.raises(ConfigValidationError) as info:
+            Config.from_file(path)
+        assert str(path) in str(info.value)
+        assert "'name' and 'serviceName'" in str(info.value)
+
+    def test_console_only_keys_are_ignored(self) -> None:
+        """The keys a Node soa.json keeps for the SOAJS console are read and dropped."""
+        extras = {
+            "tab": {"label": "x"},
+            "swaggerFilename": "swagger.json",
+            "swagger": True,
+            "tags": ["a"],
+            "attributes": {"a": ["b"]},
+            "program": ["soajs"],
+            "documentation": {"readme": "/README.md"},
+            "errors": {"400": "bad"},
+            "schema": {"get": {}},
+        }
+        assert Config.model_validate({**BASE, **extras}) == make()
+
+    def test_an_unknown_key_is_still_refused(self) -> None:
+        """A soa.json typo is refused like any other unknown field."""
+        with pytest.raises(ConfigValidationError) as info:
+            Config.model_validate({"serviceName": "x", "serviceGroup": "g", "servicePort": 1,
+                                   "extkeyRequired": True})  # fmt: skip
+        assert info.value.field == "extkeyRequired"
+
+    def test_an_error_names_the_soa_json_spelling(self) -> None:
+        """A bad serviceVersion is reported as version (serviceVersion)."""
+        with pytest.raises(ConfigValidationError) as info:
+            Config.model_validate({**BASE, "serviceVersion": "1.0.0"})
+        assert info.value.field == "version"
+        assert "version (serviceVersion): '1.0.0' is not a SOAJS version" in str(info.value)
+
+    @pytest.mark.parametrize("version", [1.0, 1.2])
+    def test_numeric_versions_follow_the_version_rules(self, version: float) -> None:
+        """An integer serviceVersion is text; a float is refused, as for the version field."""
+        assert Config.model_validate({**BASE, "serviceVersion": 3}).version == "3"
+        with pytest.raises(ConfigValidationError) as info:
+            Config.model_validate({**BASE, "serviceVersion": version})
+        assert info.value.field == "version"
+        assert "write the version as text" in str(info.value)
+
+    def test_from_settings_overrides_by_soa_json_name(self) -> None:
+        """Config.from_settings accepts an override under its soa.json spelling."""
+        settings = Settings(service_name="hello", service_group="g", service_port=4100)
+        assert Config.from_settings(settings, serviceName="other").name == "other"
 
 
 class TestFromSettings:

@@ -24,7 +24,7 @@ import httpx
 import pytest
 import uvicorn
 
-from soajs.gateway import LocalGateway, make_user_token
+from soajs.gateway import LocalGateway, make_user_token, user_token_headers
 from soajs.gateway.fixtures import gateway_fixture
 from soajs.testing import build_inject_header
 
@@ -94,14 +94,20 @@ def running(
                 process.wait(5)
 
 
-def user_token(gateway: LocalGateway, username: str = "zoe") -> str:
-    """A user token signed with tenant TTEN's secret, as its OAuth server would."""
+def user_headers(gateway: LocalGateway, username: str = "zoe") -> dict[str, str]:
+    """Headers with a user token signed with tenant TTEN's secret, as its OAuth server would."""
     tenant = next(item for item in gateway.config.tenants if item.code == "TTEN")
     assert tenant.oauth is not None
     assert tenant.oauth.secret is not None
-    payload = {"_id": "u1", "username": username, "tenant": {"id": tenant.id, "code": "TTEN"}}
+    payload = {
+        "_id": "u1",
+        "username": username,
+        "tenant": {"id": tenant.id, "code": "TTEN"},
+        "env": gateway.env,
+        "user": {"loginMode": "urac"},
+    }
     token: str = make_user_token(payload, tenant.oauth.secret.get_secret_value())
-    return token
+    return user_token_headers(token)
 
 
 def through(gateway: LocalGateway, method: str, path: str, **options: Any) -> httpx.Response:
@@ -163,7 +169,7 @@ class TestFastapiExample:
             "POST",
             "/hello/v1/echo",
             json={"message": "hi"},
-            headers={"access_token": user_token(example_gateway)},
+            headers=user_headers(example_gateway),
         )
         assert reply.status_code == 200
         assert reply.json()["body"] == {"message": "hi"}
@@ -183,7 +189,7 @@ class TestFlaskExample:
             example_gateway,
             "GET",
             "/caller/hello-via-mesh",
-            headers={"access_token": user_token(example_gateway)},
+            headers=user_headers(example_gateway),
         )
         assert reply.status_code == 200
         body = reply.json()
@@ -239,7 +245,7 @@ class TestDjangoExample:
                 example_gateway,
                 "GET",
                 "/orders/v1/echo",
-                headers={"access_token": user_token(example_gateway)},
+                headers=user_headers(example_gateway),
             )
             refused = httpx.get(f"http://127.0.0.1:{port}/echo", timeout=10)
         assert reply.status_code == 200

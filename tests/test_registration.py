@@ -185,3 +185,41 @@ class TestBuildRegisterBody:
         """A public service sends extKeyRequired: false explicitly, as the captured `pub` does."""
         config = Config(name="pub", group="test", port=4200, ext_key_required=False)
         assert build_register_body(config, settings)["extKeyRequired"] is False
+
+
+class TestNodeSoaJson:
+    def test_soa_json_registers_like_the_current_format(self, settings: Settings) -> None:
+        """A Node soa.json builds the /register body its current-format twin builds."""
+        soa_json = FIXTURES / "upstream" / "service-config.nodejs-test-soa.json"
+        data = load(soa_json)
+        current = {
+            "name": data["serviceName"],
+            "group": data["serviceGroup"],
+            "port": data["servicePort"],
+            "version": str(data["serviceVersion"]),
+            "type": data["type"],
+            "prerequisites": data["prerequisites"],
+            **{
+                key: data[key]
+                for key in (
+                    "requestTimeout",
+                    "requestTimeoutRenewal",
+                    "extKeyRequired",
+                    "urac",
+                    "urac_Profile",
+                    "urac_ACL",
+                    "provision_ACL",
+                    "oauth",
+                    "interConnect",
+                    "maintenance",
+                )
+            },
+        }
+        from_soa_json = build_register_body(Config.from_file(soa_json), settings)
+        expected = build_register_body(Config.model_validate(current), settings)
+        assert json.dumps(from_soa_json) == json.dumps(expected)
+        assert from_soa_json["name"] == "express"
+        assert from_soa_json["version"] == "1"
+        assert from_soa_json["port"] == 4381
+        assert "serviceName" not in from_soa_json
+        assert "tab" not in from_soa_json

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,8 @@ SOAJS_VARS = (
     "SOAJS_TRUSTED_GATEWAYS",
     "SOAJS_MAX_INJECT_HEADER_SIZE",
     "SOAJS_REGISTRY_TIMEOUT",
+    "SOAJS_ENV_FILE",
+    "SOAJS_MAX_ENV_FILE_SIZE",
 )
 
 
@@ -196,3 +200,151 @@ class TestSrvIp:
         monkeypatch.setenv("SRV_IP", "10.0.0.9")
         monkeypatch.setenv("SOAJS_SRV_IP", "10.0.0.8")
         assert Settings().srv_ip == "127.0.0.1"
+
+
+def write_env(path: Path, *lines: str) -> Path:
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+class TestEnvFile:
+    """A .env file, the pydantic-settings way: opt-in, and real variables win."""
+
+    def test_no_file_is_read_unless_named(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A .env in the working directory is ignored when nothing names it."""
+        write_env(tmp_path / ".env", "SOAJS_ENV=qa")
+        monkeypatch.chdir(tmp_path)
+        settings = Settings()
+        assert (settings.env, settings.env_file) == ("dev", None)
+
+    def test_named_by_the_pydantic_settings_argument(self, tmp_path: Path) -> None:
+        """Settings(_env_file=...) reads SOAJS_* lines, the gateway's SOAJS_SRVIP spelling too."""
+        path = write_env(
+            tmp_path / "dev.env",
+            "# development settings",
+            "SOAJS_ENV=QA",
+            "SOAJS_SRVIP=10.0.0.9",
+            "SOAJS_SERVICE_PORT=4100",
+            'SOAJS_SERVICE_GROUP="Custom Services"',
+            "UNRELATED=1",
+        )
+        settings = Settings(_env_file=path)
+        assert (settings.env, settings.srv_ip, settings.service_port) == ("qa", "10.0.0.9", 4100)
+        assert settings.service_group == "Custom Services"
+        assert settings.env_file == path
+
+    def test_named_by_soajs_env_file(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """SOAJS_ENV_FILE names the file, relative to the working directory."""
+        write_env(tmp_path / "dev.env", "SOAJS_SERVICE_NAME=hello")
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("SOAJS_ENV_FILE", "dev.env")
+        settings = Settings()
+        assert settings.service_name == "hello"
+        assert settings.env_file == Path("dev.env")
+
+    def test_real_variables_win(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A variable set in the environment beats the same one in the file."""
+        path = write_env(tmp_path / ".env", "SOAJS_ENV=qa", "SOAJS_SERVICE_NAME=from-file")
+        monkeypatch.setenv("SOAJS_ENV", "prod")
+        settings = Settings(_env_file=path)
+        assert (settings.env, settings.service_name) == ("prod", "from-file")
+
+    def test_keywords_win_over_the_file(self, tmp_path: Path) -> None:
+        """A keyword argument beats the file, as it beats the environment."""
+        path = write_env(tmp_path / ".env", "SOAJS_ENV=qa")
+        assert Settings(_env_file=path, env="staging").env == "staging"
+
+    def test_the_argument_beats_soajs_env_file(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The argument wins over SOAJS_ENV_FILE, and _env_file=None reads no file."""
+        monkeypatch.setenv("SOAJS_ENV_FILE", str(write_env(tmp_path / "a.env", "SOAJS_ENV=aa")))
+        assert Settings().env == "aa"
+        assert Settings(_env_file=write_env(tmp_path / "b.env", "SOAJS_ENV=bb")).env == "bb"
+        assert Settings(env_file=tmp_path / "b.env").env == "bb"
+        assert Settings(_env_file=None).env == "dev"
+
+    def test_the_file_cannot_name_another_file_or_its_bound(self, tmp_path: Path) -> None:
+        """SOAJS_ENV_FILE and SOAJS_MAX_ENV_FILE_SIZE inside the file have no effect."""
+        other = write_env(tmp_path / "other.env", "SOAJS_ENV=other")
+        path = write_env(tmp_path / ".env", f"SOAJS_ENV_FILE={other}", "SOAJS_MAX_ENV_FILE_SIZE=1")
+        settings = Settings(_env_file=path)
+        assert (settings.env, settings.env_file, settings.max_env_file_size) == (
+            "dev",
+            path,
+            65536,
+        )
+
+    def test_a_bad_value_names_the_variable_not_the_value(self, tmp_path: Path) -> None:
+        """An invalid value in the file is reported by variable; the value never appears."""
+        path = write_env(tmp_path / ".env", "SOAJS_SERVICE_PORT=s3cr3t-in-the-wrong-line")
+        with pytest.raises(SettingsError) as info:
+            Settings(_env_file=path)
+        assert "SOAJS_SERVICE_PORT" in str(info.value)
+        assert "s3cr3t" not in str(info.value)
+        assert "s3cr3t" not in repr(info.value.__context__)
+
+    @pytest.mark.parametrize("how", ["argument", "variable"])
+    def test_a_missing_file_is_an_error(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+    ) -> None:
+        """A file named explicitly must exist; the error names where it was named and its path."""
+        missing = tmp_path / "missing.env"
+        if how == "variable":
+            monkeypatch.setenv("SOAJS_ENV_FILE", str(missing))
+        with pytest.raises(SettingsError) as info:
+            Settings(_env_file=missing) if how == "argument" else Settings()
+        message = str(info.value)
+        assert "does not exist" in message
+        assert str(missing) in message
+        assert ("SOAJS_ENV_FILE" in message) is (how == "variable")
+
+    def test_an_empty_variable_reads_no_file(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """SOAJS_ENV_FILE set to an empty string counts as unset."""
+        monkeypatch.setenv("SOAJS_ENV_FILE", "")
+        assert Settings().env_file is None
+
+    @pytest.mark.parametrize("target", ["directory", "device"])
+    def test_only_a_regular_file_is_read(self, tmp_path: Path, target: str) -> None:
+        """A directory or a device (which has no size to bound) is refused."""
+        path = tmp_path if target == "directory" else Path(os.devnull)
+        with pytest.raises(SettingsError, match="not a regular file"):
+            Settings(_env_file=path)
+
+    def test_the_size_is_bounded(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A file larger than SOAJS_MAX_ENV_FILE_SIZE is refused before it is read."""
+        path = write_env(tmp_path / ".env", "SOAJS_ENV=qa")  # 13 bytes
+        assert Settings(_env_file=path, max_env_file_size=13).env == "qa"
+        with pytest.raises(
+            SettingsError, match=r"13 bytes, more than SOAJS_MAX_ENV_FILE_SIZE \(12\)"
+        ):
+            Settings(_env_file=path, max_env_file_size=12)
+        monkeypatch.setenv("SOAJS_MAX_ENV_FILE_SIZE", "12")
+        with pytest.raises(SettingsError, match="SOAJS_MAX_ENV_FILE_SIZE"):
+            Settings(_env_file=path)
+
+    @pytest.mark.parametrize("bound", ["0", "-1", "1.5", "lots", "²"])
+    def test_a_bad_bound_names_its_variable(
+        self, monkeypatch: pytest.MonkeyPatch, bound: str
+    ) -> None:
+        """SOAJS_MAX_ENV_FILE_SIZE must be a positive whole number."""
+        monkeypatch.setenv("SOAJS_MAX_ENV_FILE_SIZE", bound)
+        with pytest.raises(SettingsError, match="SOAJS_MAX_ENV_FILE_SIZE: expected a whole"):
+            Settings()
+
+    def test_both_arguments_are_an_error(self, tmp_path: Path) -> None:
+        """_env_file and env_file together are refused rather than one silently winning."""
+        path = write_env(tmp_path / ".env", "SOAJS_ENV=qa")
+        with pytest.raises(SettingsError, match="given twice"):
+            Settings(_env_file=path, env_file=path)
+
+    def test_the_container_reads_soajs_env_file(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The container's settings come from the file SOAJS_ENV_FILE names."""
+        from soajs.container import SoajsContainer
+
+        monkeypatch.setenv("SOAJS_ENV_FILE", str(write_env(tmp_path / ".env", "SOAJS_ENV=qa")))
+        assert SoajsContainer().settings().env == "qa"

@@ -17,10 +17,12 @@ __all__ = [
     "GatewayConfig",
     "GatewayConfigError",
     "LocalGateway",
+    "UserTokenPayloadError",
     "config_from_seed",
     "default_dev_config",
     "load_config",
     "make_user_token",
+    "user_token_headers",
 ]
 
 _LAZY = {
@@ -28,10 +30,12 @@ _LAZY = {
     "GatewayConfig": "soajs.gateway.config",
     "GatewayConfigError": "soajs.gateway.config",
     "LocalGateway": "soajs.gateway.server",
+    "UserTokenPayloadError": "soajs.gateway.access",
     "config_from_seed": "soajs.gateway.config",
     "default_dev_config": "soajs.gateway.config",
     "load_config": "soajs.gateway.config",
     "make_user_token": "soajs.gateway.access",
+    "user_token_headers": "soajs.gateway.access",
 }
 
 

@@ -2,6 +2,19 @@
 
 Each check returns a gateway error code (see :data:`ERRORS`) or its result; the data-port app
 turns a code into the gateway's error reply.
+
+User tokens follow soajs.controller 4.3.3 for a tenant with ``oauth.type: 0`` (``mw/url``,
+``mw/mt/utils.js`` ``oauthCheck``/``uracCheck``, ``mw/oauth``), checked against it by
+``tests/interop/test_user_token.py``:
+
+* Only ``Authorization: Bearer <jwt>`` carries the user (:func:`authenticate_user`). An
+  ``access_token`` (query string or header) is never verified: it only makes the gateway run
+  the OAuth step on an API that its ACL makes public. So ``?access_token=<good token>`` alone
+  answers 500/143, and a Bearer token on a public API is ignored (200, no user) unless the
+  request also carries an ``access_token``.
+* A verified token without ``user`` or without a text ``env`` makes the real gateway throw:
+  500/164. So does a ``username`` without ``tenant`` for a ``urac`` service (see
+  :mod:`soajs.gateway.injection`). :func:`make_user_token` refuses such payloads.
 """
 
 from __future__ import annotations
@@ -11,10 +24,14 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
+import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from soajs.errors import SoajsError
 from soajs.gateway.config import (
     ApplicationConfig,
     ExtKeyConfig,
@@ -22,22 +39,29 @@ from soajs.gateway.config import (
     KeyConfig,
     PackageConfig,
     TenantConfig,
+    TenantOAuth,
 )
 from soajs.gateway.wire import latest_version, sanitize_version, unsanitize_version
 
 __all__ = [
     "ERRORS",
+    "USER_TOKEN_FIELDS",
     "AclDecision",
     "GatewayError",
     "ResolvedKey",
     "TokenError",
+    "UserTokenPayloadError",
     "api_check",
     "api_is_public",
+    "authenticate_user",
     "find_key",
     "make_user_token",
     "read_user_token",
     "resolve_acl",
+    "user_token_headers",
 ]
+
+logger = logging.getLogger("soajs.gateway")
 
 # code: (HTTP status, message), as the real gateway answers them.
 ERRORS: dict[int, tuple[int, str]] = {
@@ -56,6 +80,21 @@ ERRORS: dict[int, tuple[int, str]] = {
     159: (401, "System api access is restricted. api is not in provision."),
     160: (401, "You do not belong to a group with access to this system API."),
     161: (401, "You need to be logged in to access this API."),
+    # What the real gateway answers when a verified user token lacks a field it reads.
+    164: (500, "Unknown error @ rest core!"),
+}
+
+# mw/oauth: the token is the first run of non-space characters after "Bearer" and a space.
+_BEARER = re.compile(r"Bearer\s(\S+)")
+
+# The payload of a user token that both gateways accept and whose user reaches the service:
+# field -> (the JSON type it must have, why it is needed).
+USER_TOKEN_FIELDS: dict[str, tuple[type, str]] = {
+    "_id": (str, "the user's id: the service's urac._id"),
+    "username": (str, "the gateway builds urac from a token with a username"),
+    "tenant": (dict, "the user's tenant, {'id': ..., 'code': ...}: the gateway reads tenant.id"),
+    "env": (str, "the environment code the token was issued for, e.g. 'dev'"),
+    "user": (dict, "the login details, e.g. {'loginMode': 'urac'}: the gateway reads loginMode"),
 }
 
 
@@ -74,6 +113,10 @@ class GatewayError(Exception):
 
 class TokenError(Exception):
     """A user token that is malformed, wrongly signed or expired."""
+
+
+class UserTokenPayloadError(SoajsError, ValueError):
+    """A payload given to :func:`make_user_token` lacks a field the gateway needs."""
 
 
 @dataclass(frozen=True)
@@ -248,8 +291,11 @@ def _b64url_encode(data: bytes) -> str:
 def read_user_token(token: str, secret: str, *, now: float | None = None) -> dict[str, Any]:
     """Verify an HS256 JWT signed with the tenant's OAuth secret and return its payload.
 
+    ``exp`` and ``nbf`` are checked as ``jsonwebtoken`` does: numbers of whole seconds, compared
+    with the current second.
+
     Raises:
-        TokenError: the token is malformed, not HS256, wrongly signed or expired.
+        TokenError: the token is malformed, not HS256, wrongly signed, expired or not yet valid.
     """
     parts = token.split(".")
     if len(parts) != 3:
@@ -269,14 +315,78 @@ def read_user_token(token: str, secret: str, *, now: float | None = None) -> dic
         raise TokenError("the JWT signature does not match the tenant secret")
     if not isinstance(payload, dict):
         raise TokenError("the JWT payload is not an object")
-    expires = payload.get("exp")
-    if isinstance(expires, int | float) and expires <= (time.time() if now is None else now):
+    second = math.floor(time.time() if now is None else now)
+    for claim in ("exp", "nbf"):
+        value = payload.get(claim)
+        if claim in payload and (not isinstance(value, int | float) or isinstance(value, bool)):
+            raise TokenError(f"the JWT's {claim} is not a number")
+    if "exp" in payload and second >= payload["exp"]:
         raise TokenError("the JWT has expired")
+    if "nbf" in payload and payload["nbf"] > second:
+        raise TokenError("the JWT is not valid yet (nbf)")
+    return payload
+
+
+def authenticate_user(
+    oauth: TenantOAuth | None, authorization: str | None, *, now: float | None = None
+) -> dict[str, Any]:
+    """The gateway's OAuth step for a tenant with ``oauth.type: 0``: the Bearer token's user.
+
+    Only the ``Authorization`` header is read; an ``access_token`` never is (see the module).
+
+    Args:
+        oauth: the tenant's OAuth settings.
+        authorization: the request's ``Authorization`` header, if any.
+        now: the current time (seconds since the epoch); by default the clock.
+
+    Returns:
+        The verified payload: the user record the gateway injects as ``urac``.
+
+    Raises:
+        GatewayError: 143 without a Bearer token or with one that does not verify; 164 when
+            the payload lacks ``user`` or a text ``env``, which the real gateway reads.
+    """
+    found = _BEARER.search(authorization or "")
+    if found is None or oauth is None or oauth.secret is None or oauth.type != 0:
+        raise GatewayError(143)
+    try:
+        payload = read_user_token(found.group(1), oauth.secret.get_secret_value(), now=now)
+    except TokenError as exc:
+        logger.info("user token refused: %s", exc)
+        raise GatewayError(143) from None
+    # soajs.controller reads bearerToken.user.loginMode and bearerToken.env.toLowerCase().
+    if payload.get("user") is None or not isinstance(payload.get("env"), str):
+        logger.warning("user token without 'user' or a text 'env': the real gateway fails (164)")
+        raise GatewayError(164)
     return payload
 
 
 def make_user_token(payload: dict[str, Any], secret: str) -> str:
-    """Sign ``payload`` as an HS256 JWT, as a tenant with ``oauth.type: 0`` would."""
+    """Sign ``payload`` as an HS256 JWT, as a tenant with ``oauth.type: 0`` would.
+
+    The payload is the user record the gateway injects as ``urac``. Both the local and the
+    real gateway need these fields (:data:`USER_TOKEN_FIELDS`):
+
+    * ``_id`` (text): the user's id; a service drops a ``urac`` without it.
+    * ``username`` (text): the gateway builds ``urac`` only from a token with a username.
+    * ``tenant`` (object, ``{"id": ..., "code": ...}``): the user's tenant.
+    * ``env`` (text): the environment code the token was issued for, e.g. ``"dev"``.
+    * ``user`` (object, e.g. ``{"loginMode": "urac"}``): the login details.
+
+    ``firstName``, ``lastName``, ``email``, ``groups``, ``profile``, ``config``,
+    ``groupsConfig`` and ``exp`` (seconds since the epoch) are optional.
+
+    Raises:
+        UserTokenPayloadError: a required field is missing, empty or of the wrong type; the
+            message names each one.
+    """
+    problems = [
+        f"{field!r} ({'text' if kind is str else 'an object'}: {why})"
+        for field, (kind, why) in USER_TOKEN_FIELDS.items()
+        if not isinstance(payload.get(field), kind) or (kind is str and not payload[field])
+    ]
+    if problems:
+        raise UserTokenPayloadError("make_user_token: the payload needs " + "; ".join(problems))
     header = _b64url_encode(b'{"alg":"HS256","typ":"JWT"}')
     body = _b64url_encode(
         json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -285,3 +395,12 @@ def make_user_token(payload: dict[str, Any], secret: str) -> str:
         secret.encode("utf-8"), f"{header}.{body}".encode("ascii"), hashlib.sha256
     ).digest()
     return f"{header}.{body}.{_b64url_encode(signature)}"
+
+
+def user_token_headers(token: str) -> dict[str, str]:
+    """The headers that make the gateway, local or real, read the user of ``token`` on any API.
+
+    ``Authorization: Bearer`` carries the token; ``access_token`` makes the gateway run its OAuth
+    step on APIs its ACL makes public, where it would otherwise skip it and send no user.
+    """
+    return {"authorization": f"Bearer {token}", "access_token": token}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from soajs.gateway.access import ResolvedKey
+from soajs.gateway.access import GatewayError, ResolvedKey
 from soajs.gateway.wire import encode_uri_component, js_dumps, js_truthy
 
 __all__ = [
@@ -95,8 +95,14 @@ def urac_profile(record: dict[str, Any], *, with_config: bool) -> dict[str, Any]
     """The user's profile as the gateway's URAC driver returns it (``getProfile``).
 
     Fields the record lacks stay absent, as ``JSON.stringify`` drops ``undefined``.
+
+    Raises:
+        GatewayError: 164 for a record with a ``username`` but no ``tenant``: the real gateway
+            reads ``tenant.id`` of it and fails.
     """
-    if record.get("username"):
+    if js_truthy(record.get("username")):
+        if record.get("tenant") is None:
+            raise GatewayError(164)
         fields = ["_id", "username", "firstName", "lastName", "email", "groups", "profile"]
         profile = {key: record[key] for key in [*fields, "tenant"] if key in record}
         social = record.get("socialLogin")

@@ -20,11 +20,10 @@ from soajs.gateway.access import (
     ERRORS,
     GatewayError,
     ResolvedKey,
-    TokenError,
     api_check,
     api_is_public,
+    authenticate_user,
     find_key,
-    read_user_token,
     resolve_acl,
 )
 from soajs.gateway.injection import (
@@ -46,7 +45,6 @@ Message = dict[str, Any]
 
 _VERSION_SEGMENT = re.compile(r"/v[0-9]+(.[0-9]+)?/")
 _COLON_VERSION = re.compile(r":[0-9]+(.[0-9]+)?")
-_BEARER = re.compile(r"Bearer\s(\S+)")
 # Hop-by-hop headers are the connection's, not the request's; the rest are passed through.
 _HOP_BY_HOP = frozenset(
     {
@@ -184,11 +182,8 @@ class DataPortApp:
             raise GatewayError(133)
         params = ServiceParams.from_version(info)
 
+        # Only a trigger for OAuth on public APIs; the user comes from Authorization (access.py).
         access_token = query.get("access_token") or header_map.get("access_token")
-        bearer = access_token
-        if bearer is None:
-            found = _BEARER.search(header_map.get("authorization", ""))
-            bearer = found.group(1) if found else None
 
         inject_header: bytes | None = None
         if params.on("extKeyRequired"):
@@ -198,7 +193,6 @@ class DataPortApp:
                 params,
                 final_acl=final_acl,
                 access_token=access_token,
-                bearer=bearer,
                 header_map=header_map,
                 scope=scope,
             )
@@ -235,7 +229,6 @@ class DataPortApp:
         *,
         final_acl: dict[str, Any] | None,
         access_token: str | None,
-        bearer: str | None,
         header_map: dict[str, str],
         scope: Scope,
     ) -> bytes:
@@ -247,7 +240,7 @@ class DataPortApp:
         tenant_oauth = resolved.tenant.oauth
         oauth_on = params.on("oauth") and not (tenant_oauth is not None and tenant_oauth.disabled)
         if oauth_on and (access_token or not api_is_public(final_acl, route.path)):
-            user = self._user(resolved, bearer)
+            user = authenticate_user(tenant_oauth, header_map.get("authorization"))
             user_config = _user_key_config(user, resolved.key.i_key)
             services_config = merge_config(services_config, user_config)
         if final_acl is None:
@@ -274,16 +267,6 @@ class DataPortApp:
         if resolved.package is None:
             raise GatewayError(149)
         return resolved
-
-    def _user(self, resolved: ResolvedKey | None, token: str | None) -> dict[str, Any]:
-        oauth = resolved.tenant.oauth if resolved is not None else None
-        if token is None or oauth is None or oauth.secret is None or oauth.type != 0:
-            raise GatewayError(143)
-        try:
-            return read_user_token(token, oauth.secret.get_secret_value())
-        except TokenError as exc:
-            logger.info("user token refused: %s", exc)
-            raise GatewayError(143) from None
 
     def _user_acl(self, resolved: ResolvedKey, user: dict[str, Any] | None) -> tuple[Any, Any]:
         if user is None:

@@ -1,9 +1,13 @@
 """The service's own configuration: who it is, and what it asks the gateway to do for it.
 
 Field names are snake_case; the gateway's wire names (``subType``, ``urac_Profile``,
-``extKeyRequired``, ...) are aliases, and either spelling is accepted. The rules are the ones the
-real gateway needs (protocol.md §8.3), stricter than upstream where upstream lets broken values
-through and looser where upstream rejects real ones (groups with spaces):
+``extKeyRequired``, ...) are aliases, and either spelling is accepted. So is the ``soa.json``
+of a Node SOAJS service: its ``serviceName``, ``serviceGroup``, ``servicePort`` and
+``serviceVersion`` are ``name``, ``group``, ``port`` and ``version``, and its console-only keys
+(:data:`NODE_ONLY_KEYS`) are read and ignored. One field given under two spellings is an error
+naming both. The rules are the ones the real gateway needs (protocol.md §8.3), stricter than
+upstream where upstream lets broken values through and looser where upstream rejects real ones
+(groups with spaces):
 
 * ``name``: lowercase letters, digits, ``.``, ``_`` and ``-``, starting and ending with a letter
   or digit. It is the first URL segment the gateway routes on (``/<name>/...``) and the registry
@@ -17,6 +21,9 @@ through and looser where upstream rejects real ones (groups with spaces):
   ``maintenance.readiness`` is a path starting with ``/`` that must answer HTTP 200.
 
 Unknown keys are refused so a typo (``extkeyRequired``) cannot silently drop a flag.
+
+How a configuration file is read (protocol.md §8) lives here, in :meth:`Config.from_file`; the
+``soajs config validate`` command calls it.
 """
 
 from __future__ import annotations
@@ -38,7 +45,9 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from soajs.errors import ConfigValidationError
 
@@ -48,24 +57,44 @@ if TYPE_CHECKING:
     from soajs.settings import Settings
 
 __all__ = [
+    "NODE_ONLY_KEYS",
+    "NODE_SPELLINGS",
     "Config",
     "InterConnectTarget",
     "Maintenance",
     "MaintenanceCommand",
     "MaintenancePort",
+    "field_spellings",
 ]
 
 NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
 VERSION_PATTERN = re.compile(r"^\d+(?:\.\d+)?$")
 MAINTENANCE_PORT_TYPES = ("maintenance", "inherit")
 
-# Keys of the older soa.json format, which does not load into this model (protocol.md §8.1).
-_LEGACY_KEYS = {
-    "serviceName": "name",
-    "serviceGroup": "group",
-    "servicePort": "port",
-    "serviceVersion": "version",
+# How a Node SOAJS service's soa.json/config.js spells the four identity fields (protocol.md §8.1).
+NODE_SPELLINGS = {
+    "name": "serviceName",
+    "group": "serviceGroup",
+    "port": "servicePort",
+    "version": "serviceVersion",
 }
+# Keys of a Node soa.json/config.js that describe the service to the SOAJS console or to the Node
+# framework itself (catalogue tab, swagger, error codes, input schema). The gateway never reads
+# them from a registration (protocol.md §3.1), so they are accepted and dropped.
+NODE_ONLY_KEYS = frozenset(
+    {
+        "attributes",
+        "documentation",
+        "errors",
+        "program",
+        "schema",
+        "swagger",
+        "swaggerFilename",
+        "tab",
+        "tags",
+    }
+)
+_SPELLING_CONFLICT = "spelling_conflict"
 
 
 def _check_name(value: str) -> str:
@@ -118,7 +147,7 @@ _VALIDATING: ContextVar[bool] = ContextVar("soajs_config_validating", default=Fa
 
 
 @contextmanager
-def _outermost(model: type[BaseModel]) -> Iterator[None]:
+def _outermost(model: type[BaseModel], given: object) -> Iterator[None]:
     if _VALIDATING.get():
         yield
         return
@@ -126,7 +155,7 @@ def _outermost(model: type[BaseModel]) -> Iterator[None]:
     try:
         yield
     except ValidationError as exc:
-        raise _config_error(model, exc) from None
+        raise _config_error(model, exc, given) from None
     finally:
         _VALIDATING.reset(token)
 
@@ -148,13 +177,13 @@ class _ConfigPart(BaseModel):
     )
 
     def __init__(self, **data: Any) -> None:
-        with _outermost(type(self)):
+        with _outermost(type(self), data):
             super().__init__(**data)
 
     @classmethod
     def model_validate(cls, obj: Any, **options: Any) -> Self:
         """Validate a mapping; errors are :class:`~soajs.errors.ConfigValidationError`."""
-        with _outermost(cls):
+        with _outermost(cls, obj):
             return super().model_validate(obj, **options)
 
 
@@ -224,7 +253,8 @@ class InterConnectTarget(_ConfigPart):
 class Config(_ConfigPart):
     """The service configuration, validated against what the real gateway needs.
 
-    Either the snake_case names or the gateway's wire names may be passed. Flags left unset stay
+    Either the snake_case names, the gateway's wire names or a Node ``soa.json``'s keys
+    (``serviceName``, ...) may be passed, one spelling per field. Flags left unset stay
     ``None`` and are not sent on registration, so the gateway applies its own defaults.
 
     ``ext_key_required`` defaults to ``True``: the gateway builds the ``soajsinjectobj`` header
@@ -274,9 +304,33 @@ class Config(_ConfigPart):
         description="Port the gateway stores instead of `port` (e.g. a published container port).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_node_spellings(cls, data: Any) -> Any:
+        """Read a Node ``soa.json`` too: identity keys renamed, console-only keys dropped."""
+        if not isinstance(data, dict):
+            return data
+        values = {key: value for key, value in data.items() if key not in NODE_ONLY_KEYS}
+        for name in cls.model_fields:
+            given = [spelling for spelling in field_spellings(name) if spelling in values]
+            if len(given) > 1:
+                raise PydanticCustomError(
+                    _SPELLING_CONFLICT,
+                    "given twice, as {spellings}: keep one",
+                    {"field": name, "spellings": " and ".join(repr(key) for key in given)},
+                )
+            node_spelling = NODE_SPELLINGS.get(name)
+            if node_spelling in values:
+                values[name] = values.pop(node_spelling)
+        return values
+
     @classmethod
     def from_file(cls, path: str | PathLike[str]) -> Self:
         """Load a JSON file, or a ``.yaml``/``.yml`` file when PyYAML is installed.
+
+        The file may use this model's names, the gateway's wire names, or a Node service's
+        ``soa.json`` keys (``serviceName``, ``serviceGroup``, ``servicePort``,
+        ``serviceVersion``), so a service ported from Node can point at its ``soa.json``.
 
         Raises:
             ConfigValidationError: the file is not a JSON/YAML object or its content is invalid.
@@ -306,7 +360,7 @@ class Config(_ConfigPart):
 
         Args:
             settings: the settings to read; by default read from the environment.
-            **overrides: any field, by snake_case or wire name.
+            **overrides: any field, by snake_case, wire or soa.json name.
         """
         if settings is None:
             from soajs.settings import Settings
@@ -323,7 +377,8 @@ class Config(_ConfigPart):
         for key, value in overrides.items():
             values.pop(_python_name(key), None)
             values[key] = value
-        missing = [key for key in ("name", "group", "port") if key not in values]
+        given = {_python_name(key) for key in values}
+        missing = [key for key in ("name", "group", "port") if key not in given]
         if missing:
             field = missing[0]
             raise ConfigValidationError(
@@ -360,34 +415,49 @@ class Config(_ConfigPart):
         return value
 
 
+def field_spellings(name: str) -> tuple[str, ...]:
+    """Every key a configuration may give ``Config`` field ``name`` under: its own name, its
+    wire alias, its Node ``soa.json`` spelling."""
+    alias = Config.model_fields[name].alias
+    node_spelling = NODE_SPELLINGS.get(name)
+    return tuple(key for key in (name, alias, node_spelling) if key is not None)
+
+
 def _python_name(key: str) -> str:
-    """Map a wire alias to its snake_case field name (unknown keys are returned unchanged)."""
-    for name, field in Config.model_fields.items():
-        if key in (name, field.alias):
+    """Map any spelling of a field to its snake_case name (unknown keys are returned unchanged)."""
+    for name in Config.model_fields:
+        if key in field_spellings(name):
             return name
     return key
 
 
-def _config_error(model: type[BaseModel], exc: ValidationError) -> ConfigValidationError:
-    """Turn a pydantic error into one that names each field the user must fix."""
+def _config_error(
+    model: type[BaseModel], exc: ValidationError, given: object
+) -> ConfigValidationError:
+    """Turn a pydantic error into one that names each field the user must fix.
+
+    A top-level field is labelled with the key the user wrote too, when that is its wire alias
+    or its soa.json spelling (``version (serviceVersion)``).
+    """
+    keys = given if isinstance(given, dict) else {}
     lines: list[str] = []
     fields: list[str] = []
     for error in exc.errors(include_input=False, include_url=False):
         loc = [str(part) for part in error["loc"]]
-        field = ".".join(loc)
         message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            hint = _LEGACY_KEYS.get(loc[-1])
-            message = (
-                f"unknown field (the old soa.json key; use {hint!r})"
-                if hint
-                else "unknown field (check the spelling against soajs.Config)"
-            )
+        if error["type"] == _SPELLING_CONFLICT:
+            loc = [str((error.get("ctx") or {})["field"])]
+        elif error["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling against soajs.Config)"
         elif error["type"] == "missing":
             message = "is required"
+        field = ".".join(loc)
         top = model.model_fields.get(loc[0]) if loc else None
-        alias = top.alias if top is not None else None
-        label = f"{field} ({alias})" if alias and len(loc) == 1 else field
+        node_spelling = NODE_SPELLINGS.get(loc[0]) if loc else None
+        other = node_spelling if node_spelling in keys else top.alias if top is not None else None
+        # A conflict's message names both spellings already.
+        named = other and len(loc) == 1 and error["type"] != _SPELLING_CONFLICT
+        label = f"{field} ({other})" if named else field
         fields.append(field)
         lines.append(f"{label or 'config'}: {message}")
     return ConfigValidationError(

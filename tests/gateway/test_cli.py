@@ -59,6 +59,22 @@ class TestConfigValidate:
         assert result.exit_code == 1
         assert "version" in result.output
 
+    def test_a_node_soa_json_is_valid(self, runner):
+        """A Node service's soa.json (serviceName, numeric serviceVersion) is reported valid."""
+        soa_json = Path(__file__).resolve().parents[1] / "fixtures" / "upstream"
+        path = soa_json / "service-config.nodejs-test-soa.json"
+        result = runner.invoke(main, ["config", "validate", str(path)])
+        assert result.exit_code == 0, result.output
+        assert "valid: express v1 (service, port 4381)" in result.output
+
+    def test_both_spellings_exit_1_naming_both(self, runner, tmp_path):
+        """A file with name and serviceName exits 1 and names both keys."""
+        path = tmp_path / "soa.json"
+        path.write_text(json.dumps({**GOOD_SERVICE, "serviceName": "hello"}))
+        result = runner.invoke(main, ["config", "validate", str(path)])
+        assert result.exit_code == 1
+        assert "given twice, as 'name' and 'serviceName'" in result.output
+
     def test_a_missing_file_is_a_usage_error(self, runner, tmp_path):
         """A path that does not exist exits 2."""
         result = runner.invoke(main, ["config", "validate", str(tmp_path / "none.json")])

@@ -232,10 +232,12 @@ class TestInjectedHeader:
         assert service.header("soajsinjectobj") == expected_header("secure-urac-jwt", gateway)
 
     def test_a_token_signed_by_this_library_is_accepted(self, gateway, echo):
-        """make_user_token signs with the tenant secret; access_token works as a header too."""
+        """make_user_token signs with the tenant secret; the gateway reads it from Bearer."""
         service = registered(gateway, echo, "secure")
         token = make_user_token(JWT["payload"], "tenant jwt secret")
-        response = call(gateway, "/secure/echo", key=gateway.ext_key, access_token=token)
+        response = call(
+            gateway, "/secure/echo", key=gateway.ext_key, authorization=f"Bearer {token}"
+        )
         assert response.status_code == 200
         urac = json.loads(service.header("soajsinjectobj") or "{}")["urac"]
         assert urac["firstName"] == "Zo%C3%AB"

@@ -1,11 +1,26 @@
-"""A logged-in user through a tenant JWT: the gateway resolves it, the service gets ``urac``."""
+"""A logged-in user through a tenant JWT: the gateway resolves it, the service gets ``urac``.
+
+``TestTokenForms`` sends every way of passing a token (``tests/token_cases.py``) to services with
+and without ``oauth`` behind both gateways: each must give the status, code and user the table
+records for soajs.controller 4.3.3.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
+from token_cases import (
+    NO_OAUTH,
+    OAUTH_LOGIN,
+    OAUTH_PUBLIC,
+    PAYLOAD_FIELDS_THE_GATEWAY_READS,
+    Answer,
+    TokenRequest,
+    cases,
+)
 
 from .apps import RunningService, run_service
 from .realgateway import GatewayUnderTest
@@ -30,6 +45,31 @@ def secure(gateway: GatewayUnderTest) -> Iterator[RunningService]:
         urac_group_config=True,
     ) as service:
         yield service
+
+
+@pytest.fixture(scope="module")
+def token_services(
+    gateway: GatewayUnderTest, secure: RunningService
+) -> Iterator[dict[str, RunningService]]:
+    """A service of each kind in tests/token_cases.py, routable through the gateway."""
+    with (
+        run_service(gateway, "fastapi", "tokenpub", oauth=True, urac=True) as public,
+        run_service(gateway, "fastapi", "tokenoff", oauth=False, urac=True) as no_oauth,
+    ):
+        services = {OAUTH_PUBLIC: public, OAUTH_LOGIN: secure, NO_OAUTH: no_oauth}
+        for service in services.values():
+            reply = wait_until_routable(f"{gateway.data_url}/{service.name}/echo", _bearer(gateway))
+            assert reply.status_code in (200, 500), reply.text
+        yield services
+
+
+def _answer(reply: httpx.Response) -> Answer:
+    """The status, error code and user of a reply from the gateway or the service."""
+    body: dict[str, Any] = reply.json()
+    if reply.status_code != 200:
+        return Answer(reply.status_code, body["errors"]["codes"][0])
+    urac = body.get("urac") or {}
+    return Answer(200, username=urac.get("username"))
 
 
 def _bearer(gateway: GatewayUnderTest) -> dict[str, str]:
@@ -78,3 +118,42 @@ class TestLoggedInUser:
         assert reply.status_code != 200
         assert reply.json()["result"] is False
         assert len(secure.received()) == seen
+
+
+class TestTokenForms:
+    @pytest.mark.parametrize(
+        ("kind", "request_", "expected"), cases(), ids=lambda value: getattr(value, "name", None)
+    )
+    def test_answer_matches_the_real_gateway_table(
+        self,
+        gateway: GatewayUnderTest,
+        token_services: dict[str, RunningService],
+        kind: str,
+        request_: TokenRequest,
+        expected: Answer,
+    ) -> None:
+        """Each token form gets the status, code and user soajs.controller 4.3.3 gives it."""
+        token = sign_hs256(captured_user(), gateway.jwt_secret)
+        service = token_services[kind]
+        reply = httpx.get(
+            f"{gateway.data_url}/{service.name}/echo{request_.query(token)}",
+            headers={"key": gateway.ext_key, **request_.headers(token)},
+            timeout=10,
+        )
+        assert _answer(reply) == expected, reply.text
+
+    @pytest.mark.parametrize("field", PAYLOAD_FIELDS_THE_GATEWAY_READS)
+    def test_a_token_without_a_field_the_gateway_reads_is_164(
+        self, gateway: GatewayUnderTest, token_services: dict[str, RunningService], field: str
+    ) -> None:
+        """A verified token without env, user or tenant: the gateway fails with 500/164."""
+        payload = {key: value for key, value in captured_user().items() if key != field}
+        reply = httpx.get(
+            f"{gateway.data_url}/{token_services[OAUTH_LOGIN].name}/echo",
+            headers={
+                "key": gateway.ext_key,
+                "authorization": f"Bearer {sign_hs256(payload, gateway.jwt_secret)}",
+            },
+            timeout=10,
+        )
+        assert _answer(reply) == Answer(500, 164), reply.text
