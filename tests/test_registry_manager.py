@@ -36,7 +36,7 @@ from soajs.registry import manager as manager_module
 from soajs.registry.manager import reload_interval, retry_delay
 
 CAPTURED = FIXTURES / "captured"
-SEED_README = FIXTURES.parent / "seed" / "README.seed.md"
+SEED_README = FIXTURES / "seed" / "README.seed.md"
 REGISTRY_FILES = sorted(FIXTURES.glob("*/getRegistry*.json"))
 SECRETS = [
     "soajs key lal massa",
