@@ -46,6 +46,7 @@ from soajs.context import (
     service_name_of,
 )
 from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_asgi_heartbeat
+from soajs.readiness import readiness_of
 
 if TYPE_CHECKING:
     from soajs._asgi_types import ASGIApp, Receive, Scope, Send
@@ -84,7 +85,9 @@ class SoajsASGIMiddleware:
         self.guard = HeaderGuard(self.settings, trust_header=trust_header)
         self.heartbeat: ASGIApp | None = None
         if heartbeat:
-            self.heartbeat = make_asgi_heartbeat(service_name_of(registry, self.settings))
+            self.heartbeat = make_asgi_heartbeat(
+                service_name_of(registry, self.settings), readiness_of(registry)
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""

@@ -11,6 +11,7 @@ __all__ = [
     "RegistryDeadlineExceeded",
     "RegistryError",
     "RegistryFetchStopped",
+    "RegistryNotLoaded",
     "RegistryRejected",
     "RegistryReplyMalformed",
     "RegistryReplyTooLarge",
@@ -61,6 +62,14 @@ class RegistryDeadlineExceeded(GatewayUnavailable):
 
 class RegistryFetchStopped(RegistryError):
     """A call to the gateway was cut short by :meth:`~soajs.RegistryManager.stop`."""
+
+
+class RegistryNotLoaded(RegistryError):
+    """The registry is read before any has loaded (the gateway has not answered yet).
+
+    The framework integrations answer it with HTTP 503, code 135, in the gateway's error
+    format (see :mod:`soajs.readiness`).
+    """
 
 
 class RegistryRejected(RegistryError):

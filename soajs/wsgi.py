@@ -34,6 +34,7 @@ from soajs.context import (
     service_name_of,
 )
 from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_wsgi_heartbeat
+from soajs.readiness import readiness_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -82,7 +83,9 @@ class SoajsWSGIMiddleware:
         self.guard = HeaderGuard(self.settings, trust_header=trust_header)
         self.heartbeat: WSGIApplication | None = None
         if heartbeat:
-            self.heartbeat = make_wsgi_heartbeat(service_name_of(registry, self.settings))
+            self.heartbeat = make_wsgi_heartbeat(
+                service_name_of(registry, self.settings), readiness_of(registry)
+            )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Serve one request."""

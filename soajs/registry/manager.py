@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from soajs.errors import GatewayUnavailable, RegistryError, RegistryFetchStopped, SettingsError
+from soajs.errors import (
+    GatewayUnavailable,
+    RegistryError,
+    RegistryFetchStopped,
+    RegistryNotLoaded,
+    SettingsError,
+)
 from soajs.registry.client import RegistryClient
 from soajs.settings import Settings
 
@@ -252,6 +258,9 @@ class RegistryManager:
         self._wake = threading.Event()
         # Set by stop() for the calls in flight at that moment, then replaced by a fresh one.
         self._stopping = threading.Event()
+        self._loaded = threading.Event()  # set once a registry is in place
+        self._attempted = threading.Event()  # set once a load has ended, either way
+        self._first_load = False  # start_in_background(): the thread makes the first load
         self._fetches = 0  # reloads started
         self._published = 0  # the reload whose snapshot is in place
         self._thread: threading.Thread | None = None
@@ -287,15 +296,31 @@ class RegistryManager:
         """The current registry snapshot (never changes; a reload swaps in a new one).
 
         Raises:
-            RegistryError: nothing is loaded yet (``autostart=False`` and no :meth:`start`).
+            RegistryNotLoaded: nothing is loaded yet (``autostart=False`` and no :meth:`start`,
+                or a background first load still waiting for the gateway).
         """
         registry = self._snapshot.registry
         if registry is None:
-            raise RegistryError(
-                f"the {self.env_code!r} registry is not loaded yet: call start() or reload()",
+            raise RegistryNotLoaded(
+                f"the {self.env_code!r} registry is not loaded yet: the gateway at "
+                f"{self._client.base_url} (SOAJS_REGISTRY_API) has not answered; call start() "
+                f"or reload()",
                 url=self._client.base_url,
             )
         return registry
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a registry is in place (readers get the last good one from then on)."""
+        return self._snapshot.registry is not None
+
+    def wait_loaded(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a registry to be in place; whether one is."""
+        return self._loaded.wait(timeout)
+
+    def wait_attempted(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a first load to have ended, loaded or failed."""
+        return self._attempted.wait(timeout)
 
     @property
     def settings(self) -> Settings:
@@ -416,6 +441,7 @@ class RegistryManager:
             raise
         except Exception as exc:
             self._record_failure(exc)
+            self._attempted.set()
             raise
         snapshot = _Snapshot.of(registry)
         with self._state_lock:
@@ -433,6 +459,8 @@ class RegistryManager:
                 self._next_reload_at = time.monotonic() + reload_interval(registry)
                 # Published last: whoever sees the new snapshot also sees its status.
                 self._snapshot = snapshot
+                self._loaded.set()
+                self._attempted.set()
             # A reload started later already put its (newer) registry in place.
             return self._snapshot.registry or registry
 
@@ -447,6 +475,29 @@ class RegistryManager:
         if self._snapshot.registry is None:
             self._load_at_startup(stopping)
         with self._state_lock:
+            if self.auto_reload:
+                self._reloading = True
+                if self._next_reload_at is None:
+                    self._next_reload_at = time.monotonic() + reload_interval(
+                        self._snapshot.registry
+                    )
+            self._ensure_thread()
+
+    def start_in_background(self) -> None:
+        """Start the background thread and let it make the first load; returns at once.
+
+        Idempotent. Until a registry is in place the thread retries with capped exponential
+        backoff and jitter, never more than ``STARTUP_RETRY_CAP`` (10 s) apart, each attempt
+        bounded by ``SOAJS_REGISTRY_FETCH_DEADLINE``; meanwhile :attr:`loaded` is false and
+        reading :attr:`registry` raises :class:`~soajs.errors.RegistryNotLoaded`. Then, with
+        ``auto_reload``, it reloads on schedule as after :meth:`start`. This is the start-up
+        the framework integrations use (see :class:`~soajs.container.ServiceLifecycle`).
+        """
+        with self._state_lock:
+            self._stopped = False
+            if self._snapshot.registry is None:
+                self._first_load = True
+                self._next_reload_at = time.monotonic()
             if self.auto_reload:
                 self._reloading = True
                 if self._next_reload_at is None:
@@ -497,7 +548,7 @@ class RegistryManager:
         running = self._running()
         next_reload_at = self._next_reload_at
         next_reload_in = None
-        if running and self._reloading and next_reload_at is not None:
+        if running and self._wants_reload() and next_reload_at is not None:
             next_reload_in = max(0.0, next_reload_at - now)
         return RegistryStatus(
             last_success=health.last_success,
@@ -612,9 +663,10 @@ class RegistryManager:
                 consecutive_failures=failures,
                 reloads=health.reloads,
             )
-            self._next_reload_at = time.monotonic() + retry_delay(
-                failures, reload_interval(self._snapshot.registry)
-            )
+            registry = self._snapshot.registry
+            # Nothing to serve yet: retry at least every STARTUP_RETRY_CAP, not hourly.
+            cap = STARTUP_RETRY_CAP if registry is None else reload_interval(registry)
+            self._next_reload_at = time.monotonic() + retry_delay(failures, cap)
         # A failed explicit reload() must bring the sleeping thread's retry forward too.
         self._wake.set()
 
@@ -665,7 +717,7 @@ class RegistryManager:
 
     def _ensure_thread(self) -> None:
         """Start the background thread if work is scheduled; call with ``_state_lock`` held."""
-        if self._stopped or not (self._reloading or self._register_every is not None):
+        if self._stopped or not (self._wants_reload() or self._register_every is not None):
             return
         if self._thread is not None and self._thread.is_alive():
             self._wake.set()
@@ -679,14 +731,14 @@ class RegistryManager:
         while True:
             delay = 0.0
             with self._state_lock:
-                if self._stopped or not (self._reloading or self._register_every is not None):
+                if self._stopped or not (self._wants_reload() or self._register_every is not None):
                     self._thread = None
                     return
                 # Taken with the check above, so a stop() after it ends this round's calls.
                 stopping = self._stopping
                 now = time.monotonic()
                 register_due = self._due(self._next_register_at, now)
-                reload_due = self._reloading and self._due(self._next_reload_at, now)
+                reload_due = self._wants_reload() and self._due(self._next_reload_at, now)
                 if not (register_due or reload_due):
                     self._wake.clear()
                     delay = self._seconds_to_next(now)
@@ -697,13 +749,17 @@ class RegistryManager:
             if not (register_due or reload_due):
                 self._wake.wait(delay)
 
+    def _wants_reload(self) -> bool:
+        """Whether the thread reloads: on schedule, or until a first load it was asked for."""
+        return self._reloading or (self._first_load and self._snapshot.registry is None)
+
     @staticmethod
     def _due(at: float | None, now: float) -> bool:
         return at is not None and now >= at
 
     def _seconds_to_next(self, now: float) -> float:
         times = [self._next_register_at]
-        if self._reloading:
+        if self._wants_reload():
             times.append(self._next_reload_at)
         pending = [at - now for at in times if at is not None]
         return max(0.0, min(pending)) if pending else DEFAULT_RELOAD_INTERVAL
@@ -717,12 +773,13 @@ class RegistryManager:
             health = self._health
             age = self.status.age_seconds
             logger.warning(
-                "registry reload of %s/%s failed (%d in a row); keeping the registry loaded "
-                "%s ago; next attempt in %.1fs: %s",
+                "registry reload of %s/%s failed (%d in a row); %s; next attempt in %.1fs: %s",
                 self.env_code,
                 self.service_name,
                 health.consecutive_failures,
-                "never" if age is None else f"{age:.0f}s",
+                "no registry loaded yet (requests that read it get 503)"
+                if age is None
+                else f"keeping the registry loaded {age:.0f}s ago",
                 max(0.0, (self._next_reload_at or 0.0) - time.monotonic()),
                 health.last_error,
             )
@@ -746,6 +803,11 @@ class RegistryManager:
         self._state_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._loaded = threading.Event()
+        self._attempted = threading.Event()
+        if self._snapshot.registry is not None:
+            self._loaded.set()
+            self._attempted.set()
         self._thread = None
         if was_running:
             with self._state_lock:
