@@ -67,7 +67,8 @@ class SoajsASGIMiddleware:
         registry: the service's :class:`~soajs.RegistryManager`; it names the heartbeat reply.
         trust_header: ``False`` for a public (``extKeyRequired: false``) service: the header is
             then never trusted, since the gateway passes a client's own through.
-        heartbeat: answer ``GET``/``HEAD /heartbeat`` with 200 before the app sees it.
+        heartbeat: answer ``GET``/``HEAD /heartbeat`` before the app sees it: 200, or 503
+            while the registry has not loaded (:mod:`soajs.readiness`).
     """
 
     def __init__(

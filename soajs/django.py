@@ -228,7 +228,9 @@ class SoajsMiddleware:
     def _early_response(integration: _Integration, request: HttpRequest) -> HttpResponse | None:
         """The heartbeat reply, or a rejection under the ``reject`` policy."""
         if integration.heartbeat and is_heartbeat(request.method or "GET", request.path_info):
-            return _heartbeat_response(integration, request.method == "HEAD")
+            return _heartbeat_response(
+                integration.service_name, integration.ready, request.method == "HEAD"
+            )
         if not integration.guard.reject:
             return None
         captured = integration.request_context(request.META)
@@ -253,11 +255,19 @@ def heartbeat(request: HttpRequest) -> HttpResponse:
     """The ``/heartbeat`` view: 200 JSON for GET and HEAD (503 until the registry loaded)."""
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
-    return _heartbeat_response(_current(), request.method == "HEAD")
+    integration = _integration
+    if integration is None:
+        # No middleware has set the integration up: nothing loads here, so nothing to wait for.
+        return _heartbeat_response(None, None, request.method == "HEAD")
+    return _heartbeat_response(
+        integration.service_name, integration.ready, request.method == "HEAD"
+    )
 
 
-def _heartbeat_response(integration: _Integration, head: bool) -> HttpResponse:
-    status, body = heartbeat_reply(integration.service_name, integration.ready)
+def _heartbeat_response(
+    service_name: str | None, ready: Callable[[], bool] | None, head: bool
+) -> HttpResponse:
+    status, body = heartbeat_reply(service_name, ready)
     response = HttpResponse(
         b"" if head else body,
         status=status,

@@ -174,7 +174,7 @@ def setup_soajs(
         app: the FastAPI application.
         container: the providers to use; a new :class:`SoajsContainer` by default.
         register: register with the gateway; ``None`` follows ``SOAJS_DEPLOY_MANUAL``.
-        heartbeat: answer ``GET /heartbeat`` with 200 in the middleware.
+        heartbeat: answer ``GET /heartbeat`` in the middleware (503 until the registry loaded).
         trust_header: whether the ``soajsinjectobj`` header may be trusted; by default it is
             unless the service config says ``extKeyRequired: false`` (a public service).
 

@@ -63,7 +63,7 @@ class Soajs:
         container: the providers to use; a new :class:`~soajs.container.SoajsContainer` by
             default. Override its providers (e.g. ``registry``) before :meth:`init_app`.
         register: register with the gateway; ``None`` follows ``SOAJS_DEPLOY_MANUAL``.
-        heartbeat: answer ``GET /heartbeat`` with 200 in the middleware.
+        heartbeat: answer ``GET /heartbeat`` in the middleware (503 until the registry loaded).
         trust_header: whether the ``soajsinjectobj`` header may be trusted; by default it is
             unless the service config says ``extKeyRequired: false`` (a public service).
         environ_context: provide the seed's ``request.environ["soajs.context"]``; ``False``
