@@ -26,7 +26,7 @@ from soajs.errors import (
     RegistryReplyTooLarge,
 )
 from soajs.models.registry import Registry, parse_registry_reply
-from soajs.settings import REGISTRY_FETCH_DEADLINE, REGISTRY_MAX_REPLY_SIZE
+from soajs.settings import REGISTRY_FETCH_DEADLINE, REGISTRY_MAX_REPLY_SIZE, Settings
 
 __all__ = ["STOP_POLL_INTERVAL", "RegistryClient"]
 
@@ -83,6 +83,20 @@ class RegistryClient:
         self._lock = threading.Lock()
         self._http: httpx.Client | None = None
         os.register_at_fork(after_in_child=_forget_pool_after_fork(weakref.ref(self)))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RegistryClient:
+        """A client for ``SOAJS_REGISTRY_API`` with the ``SOAJS_REGISTRY_*`` limits.
+
+        Raises:
+            SettingsError: ``SOAJS_REGISTRY_API`` is not set.
+        """
+        return cls(
+            settings.registry_url,
+            timeout=settings.registry_timeout,
+            deadline=settings.registry_fetch_deadline,
+            max_reply_size=settings.registry_max_reply_size,
+        )
 
     def __repr__(self) -> str:
         return f"RegistryClient(base_url={self.base_url!r}, timeout={self.timeout!r})"

@@ -237,12 +237,7 @@ class RegistryManager:
             "type": None if service_type == "service" else service_type,
         }
         if client is None:
-            client = RegistryClient(
-                self._settings.registry_url,
-                timeout=self._settings.registry_timeout,
-                deadline=self._settings.registry_fetch_deadline,
-                max_reply_size=self._settings.registry_max_reply_size,
-            )
+            client = RegistryClient.from_settings(self._settings)
             self._owns_client = True
         else:
             self._owns_client = False
