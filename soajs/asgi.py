@@ -51,6 +51,7 @@ from soajs.context import (
     service_name_of,
 )
 from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_asgi_heartbeat
+from soajs.readiness import readiness_of
 
 if TYPE_CHECKING:
     from soajs._asgi_types import ASGIApp, Receive, Scope, Send
@@ -74,7 +75,8 @@ class SoajsASGIMiddleware:
         registry: the service's :class:`~soajs.RegistryManager`; it names the heartbeat reply.
         trust_header: ``False`` for a public (``extKeyRequired: false``) service: the header is
             then never trusted, since the gateway passes a client's own through.
-        heartbeat: answer ``GET``/``HEAD /heartbeat`` with 200 before the app sees it.
+        heartbeat: answer ``GET``/``HEAD /heartbeat`` before the app sees it: 200, or 503
+            while the registry has not loaded (:mod:`soajs.readiness`).
     """
 
     def __init__(
@@ -92,7 +94,9 @@ class SoajsASGIMiddleware:
         self.guard = HeaderGuard(self.settings, trust_header=trust_header)
         self.heartbeat: ASGIApp | None = None
         if heartbeat:
-            self.heartbeat = make_asgi_heartbeat(service_name_of(registry, self.settings))
+            self.heartbeat = make_asgi_heartbeat(
+                service_name_of(registry, self.settings), readiness_of(registry)
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""

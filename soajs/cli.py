@@ -150,13 +150,13 @@ def registry_show(service: str | None, as_json: bool) -> None:
 
     try:
         settings = Settings()
-        base_url = settings.registry_url
+        client = RegistryClient.from_settings(settings)
     except SettingsError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_INVALID) from None
     name = service or settings.service_name or ""
     try:
-        with RegistryClient(base_url, timeout=settings.registry_timeout) as client:
+        with client:
             fetched = client.fetch(settings.env, name)
     except GatewayUnavailable as exc:
         click.echo(f"error: gateway unreachable: {exc}", err=True)

@@ -74,6 +74,23 @@ class SoajsContainer(containers.DeclarativeContainer):
 class ServiceLifecycle:
     """Start a container's registry, register the service once it listens, and stop both.
 
+    **The start-up policy**, the same for FastAPI, Flask and Django (each calls :meth:`start`
+    from its app-start hook: the FastAPI lifespan, ``Soajs.init_app``, Django loading its
+    middleware):
+
+    * the first registry load happens once per process, in the registry's background thread
+      (:meth:`RegistryManager.start_in_background`), never on a request's path; a process
+      forked afterwards (gunicorn ``--preload``) runs its own thread;
+    * :meth:`start` waits for the first attempt to end, loaded or failed (bounded by
+      ``SOAJS_REGISTRY_FETCH_DEADLINE``; a gateway that is down fails at once), or, when
+      ``SOAJS_REGISTRY_STARTUP_WAIT`` is set, for the first load at most that long; then it
+      returns, loaded or not, and the app serves;
+    * until it has, ``/heartbeat`` answers 503 (the gateway does not route to the instance),
+      requests that read the registry get 503 code 135 in the gateway's error format, and the
+      others are served (:mod:`soajs.readiness`);
+    * failed attempts are retried with capped exponential backoff and jitter (at most 10 s
+      apart while nothing is loaded), each bounded by ``SOAJS_REGISTRY_FETCH_DEADLINE``.
+
     Registration (``POST /register``) runs only when ``register`` is true, or, when it is
     ``None``, when ``SOAJS_DEPLOY_MANUAL`` is set and ``SOAJS_DEPLOY_HA`` is not (an HA gateway
     refuses registrations). It runs in a daemon thread that first waits until the service port
@@ -108,7 +125,10 @@ class ServiceLifecycle:
 
     @property
     def started(self) -> bool:
-        """Whether :meth:`start` has loaded the registry (and :meth:`stop` not undone it)."""
+        """Whether :meth:`start` has begun the registry (and :meth:`stop` not undone it).
+
+        The registry itself may still be loading: see ``registry.loaded``.
+        """
         return self._started
 
     @property
@@ -134,15 +154,36 @@ class ServiceLifecycle:
         return self.registry.registration_enabled
 
     def start(self) -> None:
-        """Start the registry (first fetch, then background reloads); idempotent, thread-safe."""
-        if self._started:
-            return
-        with self._lock:
-            if self._started:
-                return
-            self._stopping.clear()
-            self.registry.start()
-            self._started = True
+        """Begin the first registry load in the background (see the class docstring).
+
+        Idempotent and thread-safe. Waits for the first attempt (at most
+        ``SOAJS_REGISTRY_FETCH_DEADLINE``), or for the first load at most
+        ``SOAJS_REGISTRY_STARTUP_WAIT`` seconds when that is set; never raises because the
+        gateway is down or slow.
+        """
+        registry = self.registry
+        if not self._started:
+            with self._lock:
+                if not self._started:
+                    self._stopping.clear()
+                    registry.start_in_background()
+                    self._started = True
+        settings = registry.settings
+        wait = settings.registry_startup_wait
+        if wait > 0:
+            loaded = registry.wait_loaded(wait)
+        else:
+            # The attempt ends by itself within the deadline; the second is slack for the
+            # thread to be scheduled.
+            registry.wait_attempted(settings.registry_fetch_deadline + 1.0)
+            loaded = registry.loaded
+        if not loaded:
+            logger.warning(
+                "the registry has not loaded yet; serving anyway, /heartbeat answers 503 and "
+                "requests that read the registry get 503 until it does (retrying in the "
+                "background): %s",
+                registry.status.last_error,
+            )
 
     def register_when_listening(self) -> None:
         """Register in a daemon thread once the service port accepts connections."""
@@ -184,7 +225,6 @@ class ServiceLifecycle:
                 )
             if self._stopping.is_set():
                 return
-            # Without a request yet (Flask), the registry may not have started.
             self.start()
             registry.start_registration()
         except Exception:

@@ -12,12 +12,17 @@ middleware (sync and async), so Django's test client goes through it too.
 It also answers ``GET /heartbeat`` (turn that off with ``configure(heartbeat=False)`` and
 include :data:`urlpatterns` instead, e.g. ``path("", include("soajs.django"))``).
 
-When things happen:
+When things happen (the start-up policy shared with FastAPI and Flask, see
+:class:`~soajs.container.ServiceLifecycle`):
 
 * the first time Django loads its middleware (process start under gunicorn/uwsgi/runserver),
-  with ``SOAJS_DEPLOY_MANUAL`` a daemon thread waits until the service port accepts
+  the first registry load begins in a background thread (waiting for it only up to
+  ``SOAJS_REGISTRY_STARTUP_WAIT``, default 0); no request ever fetches the registry;
+* until the registry has loaded, ``/heartbeat`` answers 503, a view that reads the registry
+  gets 503 code 135 in the gateway's error format (:mod:`soajs.readiness`), and other views
+  are served;
+* with ``SOAJS_DEPLOY_MANUAL``, a daemon thread waits until the service port accepts
   connections, then registers with the gateway (and re-registers periodically);
-* the registry starts on the first request (or just before registering);
 * :func:`stop` stops both; it also runs at interpreter exit.
 
 Everything is per process. To choose the container (e.g. a fake registry in tests), call
@@ -31,7 +36,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings as django_settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
@@ -43,7 +48,9 @@ from soajs.context import (
     reset_current_request,
     set_current_request,
 )
-from soajs.heartbeat import HEARTBEAT_PATH, heartbeat_body, is_heartbeat
+from soajs.errors import RegistryNotLoaded
+from soajs.heartbeat import HEARTBEAT_PATH, heartbeat_reply, is_heartbeat
+from soajs.readiness import NOT_LOADED, readiness_of
 from soajs.settings import Settings
 
 if TYPE_CHECKING:
@@ -82,6 +89,7 @@ class _Integration:
             trust_header = self.lifecycle.ext_key_required
         self.guard = HeaderGuard(settings, trust_header=trust_header)
         self.service_name = settings.service_name
+        self.ready = readiness_of(self.lifecycle.registry)
 
     def request_context(self, meta: dict[str, Any]) -> RequestContext:
         """Capture a request from ``request.META`` (WSGI environ or Django's ASGI equivalent)."""
@@ -176,6 +184,7 @@ class SoajsMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
         integration = _current()
+        integration.lifecycle.start()
         integration.lifecycle.register_when_listening()
 
     def __call__(self, request: HttpRequest) -> Any:
@@ -186,7 +195,6 @@ class SoajsMiddleware:
         early = self._early_response(integration, request)
         if early is not None:
             return early
-        integration.lifecycle.start()
         token = set_current_request(self._capture(integration, request))
         try:
             return self.get_response(request)
@@ -199,9 +207,6 @@ class SoajsMiddleware:
         early = self._early_response(integration, request)
         if early is not None:
             return early
-        lifecycle = integration.lifecycle
-        if not lifecycle.started:
-            await sync_to_async(lifecycle.start, thread_sensitive=False)()
         token = set_current_request(self._capture(integration, request))
         try:
             response = self.get_response(request)
@@ -211,11 +216,21 @@ class SoajsMiddleware:
         finally:
             reset_current_request(token)
 
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """Answer a view that read the registry before it loaded: 503, code 135."""
+        if isinstance(exception, RegistryNotLoaded):
+            return HttpResponse(
+                NOT_LOADED.body(), status=NOT_LOADED.status, content_type="application/json"
+            )
+        return None
+
     @staticmethod
     def _early_response(integration: _Integration, request: HttpRequest) -> HttpResponse | None:
         """The heartbeat reply, or a rejection under the ``reject`` policy."""
         if integration.heartbeat and is_heartbeat(request.method or "GET", request.path_info):
-            return _heartbeat_response(integration.service_name, request.method == "HEAD")
+            return _heartbeat_response(
+                integration.service_name, integration.ready, request.method == "HEAD"
+            )
         if not integration.guard.reject:
             return None
         captured = integration.request_context(request.META)
@@ -237,17 +252,25 @@ class SoajsMiddleware:
 
 
 def heartbeat(request: HttpRequest) -> HttpResponse:
-    """The ``/heartbeat`` view: 200 JSON for GET and HEAD, 405 otherwise."""
+    """The ``/heartbeat`` view: 200 JSON for GET and HEAD (503 until the registry loaded)."""
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
-    service_name = _integration.service_name if _integration is not None else None
-    return _heartbeat_response(service_name, request.method == "HEAD")
+    integration = _integration
+    if integration is None:
+        # No middleware has set the integration up: nothing loads here, so nothing to wait for.
+        return _heartbeat_response(None, None, request.method == "HEAD")
+    return _heartbeat_response(
+        integration.service_name, integration.ready, request.method == "HEAD"
+    )
 
 
-def _heartbeat_response(service_name: str | None, head: bool) -> HttpResponse:
-    body = heartbeat_body(service_name)
+def _heartbeat_response(
+    service_name: str | None, ready: Callable[[], bool] | None, head: bool
+) -> HttpResponse:
+    status, body = heartbeat_reply(service_name, ready)
     response = HttpResponse(
         b"" if head else body,
+        status=status,
         content_type="application/json",
         headers={"Cache-Control": "no-store"},
     )

@@ -8,9 +8,13 @@ __all__ = [
     "GatewayUnavailable",
     "InjectHeaderError",
     "NotFound",
+    "RegistryDeadlineExceeded",
     "RegistryError",
+    "RegistryFetchStopped",
+    "RegistryNotLoaded",
     "RegistryRejected",
     "RegistryReplyMalformed",
+    "RegistryReplyTooLarge",
     "SettingsError",
     "SoajsError",
 ]
@@ -44,12 +48,48 @@ class GatewayUnavailable(RegistryError):
     """The gateway could not be reached, timed out, or answered with an HTTP error."""
 
 
+class RegistryDeadlineExceeded(GatewayUnavailable):
+    """A call to the gateway did not finish within ``SOAJS_REGISTRY_FETCH_DEADLINE``.
+
+    Attributes:
+        limit: the deadline, in seconds.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, limit: float) -> None:
+        super().__init__(message, url=url)
+        self.limit = limit
+
+
+class RegistryFetchStopped(RegistryError):
+    """A call to the gateway was cut short by :meth:`~soajs.RegistryManager.stop`."""
+
+
+class RegistryNotLoaded(RegistryError):
+    """The registry is read before any has loaded (the gateway has not answered yet).
+
+    The framework integrations answer it with HTTP 503, code 135, in the gateway's error
+    format (see :mod:`soajs.readiness`).
+    """
+
+
 class RegistryRejected(RegistryError):
     """The gateway answered ``result: false``."""
 
 
 class RegistryReplyMalformed(RegistryError):
     """The gateway answered, but not with a usable registry or registration reply."""
+
+
+class RegistryReplyTooLarge(RegistryReplyMalformed):
+    """The gateway's reply is longer than ``SOAJS_REGISTRY_MAX_REPLY_SIZE``; it was not kept.
+
+    Attributes:
+        limit: the largest reply accepted, in bytes.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, limit: int) -> None:
+        super().__init__(message, url=url)
+        self.limit = limit
 
 
 class NotFound(SoajsError, LookupError):

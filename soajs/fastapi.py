@@ -13,9 +13,12 @@
         return {"tenant": context.tenant.code}
 
 :func:`setup_soajs` installs the pure ASGI middleware (which also answers ``/heartbeat``), the
-error handler of :func:`soajs_context`, and a lifespan, composed with the app's own, that
-starts the registry before the app serves, registers the service (``SOAJS_DEPLOY_MANUAL``) once
-its port accepts connections, and stops both at shutdown.
+error handlers of :func:`soajs_context` and of a registry read before the registry loaded, and
+a lifespan, composed with the app's own, that begins the first registry load (the start-up
+policy shared with Flask and Django, see :class:`~soajs.container.ServiceLifecycle`: in the
+background, waiting for it at most ``SOAJS_REGISTRY_STARTUP_WAIT``; until it loads,
+``/heartbeat`` and the requests that read the registry answer 503), registers the service
+(``SOAJS_DEPLOY_MANUAL``) once its port accepts connections, and stops both at shutdown.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from soajs.asgi import SoajsASGIMiddleware
 from soajs.connector import ServiceConnector
 from soajs.container import ServiceLifecycle, SoajsContainer
 from soajs.context import Rejection, current_context, current_request
+from soajs.errors import RegistryNotLoaded
 from soajs.models.context import ContextData
+from soajs.readiness import NOT_LOADED
 
 __all__ = [
     "STATE_KEY",
@@ -42,6 +47,7 @@ __all__ = [
     "SoajsContext",
     "SoajsOptionalContext",
     "context_rejected_handler",
+    "registry_not_loaded_handler",
     "setup_soajs",
     "soajs_connector",
     "soajs_context",
@@ -86,6 +92,13 @@ async def context_rejected_handler(request: Request, exc: Exception) -> Response
     return Response(
         exc.rejection.body(), status_code=exc.status_code, media_type="application/json"
     )
+
+
+async def registry_not_loaded_handler(request: Request, exc: Exception) -> Response:
+    """Answer a handler that read the registry before it loaded: 503, code 135."""
+    if not isinstance(exc, RegistryNotLoaded):
+        raise exc
+    return Response(NOT_LOADED.body(), status_code=NOT_LOADED.status, media_type="application/json")
 
 
 def soajs_optional_context() -> ContextData | None:
@@ -147,8 +160,10 @@ def setup_soajs(
     """Make ``app`` a SOAJS service.
 
     Installs :class:`~soajs.asgi.SoajsASGIMiddleware` (answering ``/heartbeat`` unless
-    ``heartbeat`` is false), the :class:`ContextRejected` handler, and a lifespan wrapped around
-    the app's own: the registry starts before the app's lifespan and stops after it, and the
+    ``heartbeat`` is false), the :class:`ContextRejected` and
+    :class:`~soajs.errors.RegistryNotLoaded` handlers, and a lifespan wrapped around the app's
+    own: the registry's first load begins before the app's lifespan (in the background; see
+    :class:`~soajs.container.ServiceLifecycle`) and the registry stops after it, and the
     registration runs in a background thread once the port accepts connections (an ASGI
     server finishes the lifespan startup *before* it listens).
 
@@ -159,7 +174,7 @@ def setup_soajs(
         app: the FastAPI application.
         container: the providers to use; a new :class:`SoajsContainer` by default.
         register: register with the gateway; ``None`` follows ``SOAJS_DEPLOY_MANUAL``.
-        heartbeat: answer ``GET /heartbeat`` with 200 in the middleware.
+        heartbeat: answer ``GET /heartbeat`` in the middleware (503 until the registry loaded).
         trust_header: whether the ``soajsinjectobj`` header may be trusted; by default it is
             unless the service config says ``extKeyRequired: false`` (a public service).
 
@@ -177,6 +192,7 @@ def setup_soajs(
         heartbeat=heartbeat,
     )
     app.add_exception_handler(ContextRejected, context_rejected_handler)
+    app.add_exception_handler(RegistryNotLoaded, registry_not_loaded_handler)
     app.router.lifespan_context = _with_registry(app.router.lifespan_context, lifecycle)
     return container
 

@@ -17,12 +17,16 @@ The extension wraps ``app.wsgi_app`` with :class:`~soajs.wsgi.SoajsWSGIMiddlewar
 answers ``/heartbeat``), so every request, including Flask's test client, sets the context that
 :func:`current_context` and the container's ``context`` provider return.
 
-When things happen (Flask has no start-up hook that runs once the server listens):
+When things happen (the start-up policy shared with FastAPI and Django, see
+:class:`~soajs.container.ServiceLifecycle`):
 
-* the registry starts on the first request, or when the registration thread is about to
-  register, whichever comes first. No network happens at import or ``init_app`` time, and a
-  server that forks workers after loading the app (gunicorn ``--preload``) starts one registry
-  per worker, in the worker;
+* ``init_app`` begins the first registry load in a background thread and returns (it waits
+  for it only up to ``SOAJS_REGISTRY_STARTUP_WAIT``, default 0). No request ever fetches the
+  registry. A server that forks workers after loading the app (gunicorn ``--preload``) gets
+  one registry thread per worker, in the worker;
+* until the registry has loaded, ``/heartbeat`` answers 503, a view that reads the registry
+  gets 503 code 135 in the gateway's error format (:mod:`soajs.readiness`), and other views
+  are served;
 * with ``SOAJS_DEPLOY_MANUAL``, ``init_app`` starts a daemon thread that waits until the
   service port accepts connections, then registers (and re-registers periodically);
 * :meth:`Soajs.stop` stops both; it also runs at interpreter exit.
@@ -33,11 +37,13 @@ from __future__ import annotations
 import atexit
 from typing import TYPE_CHECKING
 
-from flask import Flask, has_request_context, request
+from flask import Flask, Response, has_request_context, request
 
 from soajs.container import ServiceLifecycle, SoajsContainer
 from soajs.context import RequestContext
 from soajs.context import current_context as _current_context
+from soajs.errors import RegistryNotLoaded
+from soajs.readiness import NOT_LOADED
 from soajs.wsgi import SoajsWSGIMiddleware
 
 if TYPE_CHECKING:
@@ -57,7 +63,7 @@ class Soajs:
         container: the providers to use; a new :class:`~soajs.container.SoajsContainer` by
             default. Override its providers (e.g. ``registry``) before :meth:`init_app`.
         register: register with the gateway; ``None`` follows ``SOAJS_DEPLOY_MANUAL``.
-        heartbeat: answer ``GET /heartbeat`` with 200 in the middleware.
+        heartbeat: answer ``GET /heartbeat`` in the middleware (503 until the registry loaded).
         trust_header: whether the ``soajsinjectobj`` header may be trusted; by default it is
             unless the service config says ``extKeyRequired: false`` (a public service).
         environ_context: provide the seed's ``request.environ["soajs.context"]``; ``False``
@@ -98,7 +104,8 @@ class Soajs:
             heartbeat=self.heartbeat,
             environ_context=self.environ_context,
         )
-        app.before_request(self.lifecycle.start)
+        app.register_error_handler(RegistryNotLoaded, _registry_not_loaded)
+        self.lifecycle.start()
         self.lifecycle.register_when_listening()
         if not self._exit_hook:
             atexit.register(self.stop)
@@ -107,6 +114,11 @@ class Soajs:
     def stop(self) -> None:
         """Stop the registration thread and the registry's background reload."""
         self.lifecycle.stop()
+
+
+def _registry_not_loaded(error: RegistryNotLoaded) -> Response:
+    """Answer a view that read the registry before it loaded: 503, code 135."""
+    return Response(NOT_LOADED.body(), status=NOT_LOADED.status, mimetype="application/json")
 
 
 def current_context() -> ContextData | None:

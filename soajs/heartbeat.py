@@ -7,7 +7,9 @@ path (protocol.md §3.4). A service that answers neither is never reached: the g
 
 The body mirrors the gateway's own maintenance replies, e.g.
 ``{"result": true, "ts": 1795684299062, "service": {"service": "hello", "type": "rest",
-"route": "/heartbeat"}}``.
+"route": "/heartbeat"}}``. Given a ``ready`` check (:func:`soajs.readiness.readiness_of`), the
+responders answer 503 with the gateway's error body while it is false: an instance whose
+registry has not loaded yet is not routed to.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import json
 import time
 from typing import TYPE_CHECKING
 
+from soajs.readiness import NOT_LOADED
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from soajs._asgi_types import (
         ASGIApp,
@@ -33,6 +37,7 @@ __all__ = [
     "HEARTBEAT_PATH",
     "asgi_heartbeat",
     "heartbeat_body",
+    "heartbeat_reply",
     "is_heartbeat",
     "make_asgi_heartbeat",
     "make_wsgi_heartbeat",
@@ -72,12 +77,24 @@ def _headers(body: bytes) -> list[tuple[str, str]]:
     ]
 
 
-def make_asgi_heartbeat(service_name: str | None = None) -> ASGIApp:
+def heartbeat_reply(
+    service_name: str | None, ready: Callable[[], bool] | None
+) -> tuple[int, bytes]:
+    """The heartbeat's status and body: 200 and :func:`heartbeat_body`, or 503 while not ready."""
+    if ready is not None and not ready():
+        return NOT_LOADED.status, NOT_LOADED.body()
+    return 200, heartbeat_body(service_name)
+
+
+def make_asgi_heartbeat(
+    service_name: str | None = None, ready: Callable[[], bool] | None = None
+) -> ASGIApp:
     """Build a pure ASGI app that answers the heartbeat, naming ``service_name`` in its body.
 
     The app answers every HTTP request it receives (mount it where :func:`is_heartbeat` holds):
-    200 JSON for GET and HEAD, 405 otherwise. It also completes the lifespan protocol, so it can
-    run on its own, e.g. as a separate maintenance-port listener.
+    200 JSON for GET and HEAD (503 while ``ready()`` is false), 405 otherwise. It also
+    completes the lifespan protocol, so it can run on its own, e.g. as a separate
+    maintenance-port listener.
     """
 
     async def heartbeat(scope: Scope, receive: Receive, send: Send) -> None:
@@ -88,8 +105,8 @@ def make_asgi_heartbeat(service_name: str | None = None) -> ASGIApp:
             return
         method = scope["method"]
         if method in _METHODS:
-            body = heartbeat_body(service_name)
-            status, headers = 200, _headers(body)
+            status, body = heartbeat_reply(service_name, ready)
+            headers = _headers(body)
         else:
             body = b""
             status, headers = 405, [("allow", _ALLOW), ("content-length", "0")]
@@ -123,10 +140,13 @@ async def asgi_heartbeat(scope: Scope, receive: Receive, send: Send) -> None:
     await _asgi_anonymous(scope, receive, send)
 
 
-def make_wsgi_heartbeat(service_name: str | None = None) -> WSGIApplication:
+def make_wsgi_heartbeat(
+    service_name: str | None = None, ready: Callable[[], bool] | None = None
+) -> WSGIApplication:
     """Build a PEP 3333 app that answers the heartbeat, naming ``service_name`` in its body.
 
-    Like the ASGI app: 200 JSON for GET and HEAD (no body for HEAD), 405 for other methods.
+    Like the ASGI app: 200 JSON for GET and HEAD (no body for HEAD; 503 while ``ready()`` is
+    false), 405 for other methods.
     """
 
     def heartbeat(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -134,8 +154,9 @@ def make_wsgi_heartbeat(service_name: str | None = None) -> WSGIApplication:
         if method not in _METHODS:
             start_response("405 Method Not Allowed", [("Allow", _ALLOW), ("Content-Length", "0")])
             return []
-        body = heartbeat_body(service_name)
-        start_response("200 OK", [(name.title(), value) for name, value in _headers(body)])
+        status, body = heartbeat_reply(service_name, ready)
+        phrase = "200 OK" if status == 200 else f"{status} Service Unavailable"
+        start_response(phrase, [(name.title(), value) for name, value in _headers(body)])
         return [] if method == "HEAD" else [body]
 
     return heartbeat

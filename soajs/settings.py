@@ -17,7 +17,22 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from soajs.errors import SettingsError
 
-__all__ = ["HeaderPolicy", "Settings", "parse_bool", "parse_registry_api", "resolve_env_file"]
+__all__ = [
+    "REGISTRY_FETCH_DEADLINE",
+    "REGISTRY_MAX_REPLY_SIZE",
+    "HeaderPolicy",
+    "Settings",
+    "parse_bool",
+    "parse_registry_api",
+    "resolve_env_file",
+]
+
+REGISTRY_FETCH_DEADLINE = 30.0
+"""Default of ``SOAJS_REGISTRY_FETCH_DEADLINE``, in seconds."""
+# A registry of 5,000 services and 1,000 databases (benchmarks/fixtures.py big_registry) is
+# 1.7 MiB of compact JSON, 3.1 MiB indented: 16 MiB leaves ten times the room.
+REGISTRY_MAX_REPLY_SIZE = 16 * 1024 * 1024
+"""Default of ``SOAJS_REGISTRY_MAX_REPLY_SIZE``, in bytes."""
 
 HeaderPolicy = Literal["ignore", "reject"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -107,6 +122,17 @@ class Settings(BaseSettings):
 
     registry_timeout: float = Field(
         default=5.0, gt=0, le=300, description="Seconds allowed for one call to the gateway."
+    )
+    registry_fetch_deadline: float = Field(
+        default=REGISTRY_FETCH_DEADLINE,
+        gt=0,
+        le=3600,
+        description="Seconds one call to the gateway may take in all, however it trickles.",
+    )
+    registry_max_reply_size: int = Field(
+        default=REGISTRY_MAX_REPLY_SIZE,
+        ge=1024,
+        description="Largest reply accepted from the gateway maintenance API, in bytes.",
     )
     registry_startup_wait: float = Field(
         default=0.0,

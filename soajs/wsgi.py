@@ -34,6 +34,7 @@ from soajs.context import (
     service_name_of,
 )
 from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_wsgi_heartbeat
+from soajs.readiness import readiness_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -56,7 +57,8 @@ class SoajsWSGIMiddleware:
         settings: header policy, trusted gateways and size limit; by default the registry's
             settings, else read from the ``SOAJS_*`` environment variables.
         trust_header: ``False`` for a public (``extKeyRequired: false``) service.
-        heartbeat: answer ``GET``/``HEAD /heartbeat`` with 200 before the app sees it.
+        heartbeat: answer ``GET``/``HEAD /heartbeat`` before the app sees it: 200, or 503
+            while the registry has not loaded (:mod:`soajs.readiness`).
         environ_context: provide the seed's ``environ["soajs.context"]``, parsed on first
             read. That takes a copy of the environ in a ``dict`` subclass whose ``get`` is
             Python code, a few percent of a small Flask request. ``False`` passes the server's
@@ -82,7 +84,9 @@ class SoajsWSGIMiddleware:
         self.guard = HeaderGuard(self.settings, trust_header=trust_header)
         self.heartbeat: WSGIApplication | None = None
         if heartbeat:
-            self.heartbeat = make_wsgi_heartbeat(service_name_of(registry, self.settings))
+            self.heartbeat = make_wsgi_heartbeat(
+                service_name_of(registry, self.settings), readiness_of(registry)
+            )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Serve one request."""

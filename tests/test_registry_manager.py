@@ -25,6 +25,7 @@ from soajs.errors import (
     GatewayUnavailable,
     NotFound,
     RegistryError,
+    RegistryNotLoaded,
     RegistryRejected,
     RegistryReplyMalformed,
     SettingsError,
@@ -626,6 +627,79 @@ class TestStartup:
         with pytest.raises(RegistryRejected):
             make(managers, maintenance_server, startup_wait=5)
         assert registry_requests(maintenance_server) == 1
+
+
+class _GatedClient(RegistryClient):
+    """Answers ``replies`` in turn; the first call waits until ``release`` is set."""
+
+    def __init__(self, *replies: dict[str, Any]) -> None:
+        super().__init__("http://gated.invalid")
+        self.replies = list(replies)
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self._calls = 0
+        self._count = threading.Lock()
+
+    def fetch(self, env: str, service_name: str) -> Registry:
+        with self._count:
+            turn, self._calls = self._calls, self._calls + 1
+        if turn == 0:
+            self.entered.set()
+            self.release.wait(10)
+        return Registry.from_wire(self.replies[turn]["data"])
+
+
+class TestBackgroundStart:
+    @pytest.mark.usefixtures("fast")
+    def test_first_load_in_the_background_retries_until_the_gateway_answers(
+        self, closed_port: int, managers: list[RegistryManager]
+    ) -> None:
+        """start_in_background() returns at once and loads once the gateway comes up."""
+        manager = make(managers, closed_port, autostart=False)
+        manager.start_in_background()
+        with pytest.raises(RegistryNotLoaded, match="SOAJS_REGISTRY_API"):
+            manager.get_database("main")
+        assert manager.loaded is False
+        assert manager.wait_attempted(10)
+        assert manager.status.consecutive_failures >= 1
+        server = HTTPServer(host="127.0.0.1", port=closed_port)
+        Gateway(server, registry_reply("a"))
+        server.start()
+        try:
+            assert manager.wait_loaded(10)
+        finally:
+            server.stop()
+        assert tag_of(manager.registry) == "a"
+
+    def test_retries_while_nothing_is_loaded_are_capped(self) -> None:
+        """Before any load a failure is retried within STARTUP_RETRY_CAP, not hourly."""
+        manager = RegistryManager(
+            "hello", settings=Settings(registry_api="127.0.0.1:9"), autostart=False
+        )
+        for _ in range(20):
+            manager._record_failure(GatewayUnavailable("down"))
+        next_in = (manager._next_reload_at or 0.0) - time.monotonic()
+        assert next_in <= manager_module.STARTUP_RETRY_CAP * 1.5
+
+    def test_an_older_reload_never_replaces_a_newer_one(
+        self, managers: list[RegistryManager]
+    ) -> None:
+        """Two overlapping reloads: the one started last wins, whichever ends last."""
+        client = _GatedClient(registry_reply("a"), registry_reply("b"))
+        manager = RegistryManager(
+            "hello", auto_reload=False, autostart=False, client=client, settings=Settings()
+        )
+        managers.append(manager)
+        older: list[Registry] = []
+        first = threading.Thread(target=lambda: older.append(manager.reload()))
+        first.start()
+        assert client.entered.wait(10)
+        assert tag_of(manager.reload()) == "b"
+        client.release.set()
+        first.join(10)
+        assert tag_of(older[0]) == "b"
+        assert tag_of(manager.registry) == "b"
+        assert manager.status.reloads == 1
 
 
 class TestStop:

@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from soajs.errors import GatewayUnavailable, RegistryError, SettingsError
+from soajs.errors import (
+    GatewayUnavailable,
+    RegistryError,
+    RegistryFetchStopped,
+    RegistryNotLoaded,
+    SettingsError,
+)
 from soajs.registry.client import RegistryClient
 from soajs.settings import Settings
 
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_RELOAD_INTERVAL",
     "MIN_RELOAD_INTERVAL",
+    "STOP_TIMEOUT",
     "RegistryManager",
     "RegistryStatus",
     "reload_interval",
@@ -50,6 +57,12 @@ MIN_RELOAD_INTERVAL = 1.0
 DEFAULT_RELOAD_INTERVAL = 3600.0
 # Longest pause between two attempts while waiting for the gateway at start-up.
 STARTUP_RETRY_CAP = 10.0
+STOP_TIMEOUT = 1.0
+"""Seconds :meth:`RegistryManager.stop` waits for the background thread by default.
+
+A call in flight ends within :data:`soajs.registry.client.STOP_POLL_INTERVAL` of ``stop()``;
+only a connection still being set up can take longer (its connect timeout), and the thread is
+a daemon, so it never holds the process."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +151,11 @@ class RegistryManager:
 
     The registry is an immutable :class:`~soajs.models.Registry` snapshot. A reload builds a new
     one and swaps it in with a single assignment, so readers never wait for a reload and never
-    see half of one. One lock serialises the reloads themselves.
+    see half of one. No lock is held while a call waits on the network: :attr:`status`,
+    :meth:`stop`, the readers and another :meth:`reload` never wait on a slow gateway. When two
+    reloads overlap, the one started last wins. Every call to the gateway is bounded in time
+    (``SOAJS_REGISTRY_FETCH_DEADLINE``) and size (``SOAJS_REGISTRY_MAX_REPLY_SIZE``); a call
+    past either limit fails like any other, and shows in :attr:`status`.
 
     **Start-up.** With ``autostart`` (the default) the constructor loads the registry at once:
     ``registry.get_database("main")`` works on the next line. If the gateway cannot be reached
@@ -161,7 +178,8 @@ class RegistryManager:
     it every ``SOAJS_REREGISTER_INTERVAL`` seconds) once the app listens. ``result: false`` is a
     logged warning unless ``SOAJS_REGISTER_STRICT`` is set; ``SOAJS_DEPLOY_HA`` skips it.
 
-    **Processes.** :meth:`stop` ends the thread and joins it; after it, only an explicit
+    **Processes.** :meth:`stop` cuts short the calls in flight and joins the thread within
+    :data:`STOP_TIMEOUT` seconds, even on a gateway that drips its reply; after it, only an explicit
     :meth:`start` brings the thread back (:meth:`reload` still works). A child forked while the
     thread ran (gunicorn ``--preload``) restarts its own thread and connection pool.
 
@@ -219,9 +237,7 @@ class RegistryManager:
             "type": None if service_type == "service" else service_type,
         }
         if client is None:
-            client = RegistryClient(
-                self._settings.registry_url, timeout=self._settings.registry_timeout
-            )
+            client = RegistryClient.from_settings(self._settings)
             self._owns_client = True
         else:
             self._owns_client = False
@@ -232,10 +248,16 @@ class RegistryManager:
 
         self._snapshot = _Snapshot()
         self._health = _Health()
-        self._reload_lock = threading.Lock()
+        # Guards the schedule and the publication of a snapshot; never held across a call.
         self._state_lock = threading.Lock()
         self._wake = threading.Event()
-        self._halt = threading.Event()
+        # Set by stop() for the calls in flight at that moment, then replaced by a fresh one.
+        self._stopping = threading.Event()
+        self._loaded = threading.Event()  # set once a registry is in place
+        self._attempted = threading.Event()  # set once a load has ended, either way
+        self._first_load = False  # start_in_background(): the thread makes the first load
+        self._fetches = 0  # reloads started
+        self._published = 0  # the reload whose snapshot is in place
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._reloading = False
@@ -269,15 +291,31 @@ class RegistryManager:
         """The current registry snapshot (never changes; a reload swaps in a new one).
 
         Raises:
-            RegistryError: nothing is loaded yet (``autostart=False`` and no :meth:`start`).
+            RegistryNotLoaded: nothing is loaded yet (``autostart=False`` and no :meth:`start`,
+                or a background first load still waiting for the gateway).
         """
         registry = self._snapshot.registry
         if registry is None:
-            raise RegistryError(
-                f"the {self.env_code!r} registry is not loaded yet: call start() or reload()",
+            raise RegistryNotLoaded(
+                f"the {self.env_code!r} registry is not loaded yet: the gateway at "
+                f"{self._client.base_url} (SOAJS_REGISTRY_API) has not answered; call start() "
+                f"or reload()",
                 url=self._client.base_url,
             )
         return registry
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a registry is in place (readers get the last good one from then on)."""
+        return self._snapshot.registry is not None
+
+    def wait_loaded(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a registry to be in place; whether one is."""
+        return self._loaded.wait(timeout)
+
+    def wait_attempted(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a first load to have ended, loaded or failed."""
+        return self._attempted.wait(timeout)
 
     @property
     def settings(self) -> Settings:
@@ -385,26 +423,41 @@ class RegistryManager:
             GatewayUnavailable, RegistryRejected, RegistryReplyMalformed: the fetch failed; the
                 previous snapshot stays in place and the failure shows in :attr:`status`.
         """
-        with self._reload_lock:
-            try:
+        return self._reload(self._stopping)
+
+    def _reload(self, stopping: threading.Event) -> Registry:
+        with self._state_lock:
+            self._fetches += 1
+            ticket = self._fetches
+        try:
+            with self._client.stop_when(stopping):
                 registry = self._client.fetch(self.env_code, self.service_name)
-            except Exception as exc:
-                self._record_failure(exc)
-                raise
-            snapshot = _Snapshot.of(registry)
-            health = self._health
-            self._health = _Health(
-                last_success=datetime.now(UTC),
-                loaded_at=time.monotonic(),
-                last_error=health.last_error,
-                last_error_at=health.last_error_at,
-                consecutive_failures=0,
-                reloads=health.reloads + 1,
-            )
-            self._next_reload_at = time.monotonic() + reload_interval(registry)
-            # Published last: whoever sees the new snapshot also sees its status.
-            self._snapshot = snapshot
-            return registry
+        except RegistryFetchStopped:
+            raise
+        except Exception as exc:
+            self._record_failure(exc)
+            self._attempted.set()
+            raise
+        snapshot = _Snapshot.of(registry)
+        with self._state_lock:
+            if ticket > self._published:
+                self._published = ticket
+                health = self._health
+                self._health = _Health(
+                    last_success=datetime.now(UTC),
+                    loaded_at=time.monotonic(),
+                    last_error=health.last_error,
+                    last_error_at=health.last_error_at,
+                    consecutive_failures=0,
+                    reloads=health.reloads + 1,
+                )
+                self._next_reload_at = time.monotonic() + reload_interval(registry)
+                # Published last: whoever sees the new snapshot also sees its status.
+                self._snapshot = snapshot
+                self._loaded.set()
+                self._attempted.set()
+            # A reload started later already put its (newer) registry in place.
+            return self._snapshot.registry or registry
 
     def start(self) -> None:
         """Load the registry if needed, then start the background thread (with auto_reload).
@@ -413,10 +466,33 @@ class RegistryManager:
         """
         with self._state_lock:
             self._stopped = False
-            self._halt.clear()
+            stopping = self._stopping
         if self._snapshot.registry is None:
-            self._load_at_startup()
+            self._load_at_startup(stopping)
         with self._state_lock:
+            if self.auto_reload:
+                self._reloading = True
+                if self._next_reload_at is None:
+                    self._next_reload_at = time.monotonic() + reload_interval(
+                        self._snapshot.registry
+                    )
+            self._ensure_thread()
+
+    def start_in_background(self) -> None:
+        """Start the background thread and let it make the first load; returns at once.
+
+        Idempotent. Until a registry is in place the thread retries with capped exponential
+        backoff and jitter, never more than ``STARTUP_RETRY_CAP`` (10 s) apart, each attempt
+        bounded by ``SOAJS_REGISTRY_FETCH_DEADLINE``; meanwhile :attr:`loaded` is false and
+        reading :attr:`registry` raises :class:`~soajs.errors.RegistryNotLoaded`. Then, with
+        ``auto_reload``, it reloads on schedule as after :meth:`start`. This is the start-up
+        the framework integrations use (see :class:`~soajs.container.ServiceLifecycle`).
+        """
+        with self._state_lock:
+            self._stopped = False
+            if self._snapshot.registry is None:
+                self._first_load = True
+                self._next_reload_at = time.monotonic()
             if self.auto_reload:
                 self._reloading = True
                 if self._next_reload_at is None:
@@ -428,17 +504,20 @@ class RegistryManager:
     def stop(self, timeout: float | None = None) -> None:
         """Stop the background thread and wait for it (at most ``timeout`` seconds).
 
-        Idempotent. The default wait is the client timeout plus one second, enough for a call
-        in flight to end. Closes the connection pool the manager opened; :meth:`reload` still
-        works afterwards.
+        Idempotent. Every call to the gateway in flight (a reload, a registration, a start-up
+        still waiting for the gateway) ends at once with
+        :class:`~soajs.errors.RegistryFetchStopped`, so the default wait,
+        :data:`STOP_TIMEOUT`, is ample even mid-fetch on a gateway that drips its reply.
+        Closes the connection pool the manager opened; :meth:`reload` still works afterwards.
         """
         with self._state_lock:
             self._stopped = True
             thread = self._thread
+            stopping, self._stopping = self._stopping, threading.Event()
             self._wake.set()
-            self._halt.set()
+        stopping.set()
         if thread is not None and thread is not threading.current_thread():
-            thread.join(self._client.timeout + 1.0 if timeout is None else timeout)
+            thread.join(STOP_TIMEOUT if timeout is None else timeout)
             if thread.is_alive():
                 logger.warning("the registry thread of %s did not stop in time", self.service_name)
         if self._owns_client:
@@ -464,7 +543,7 @@ class RegistryManager:
         running = self._running()
         next_reload_at = self._next_reload_at
         next_reload_in = None
-        if running and self._reloading and next_reload_at is not None:
+        if running and self._wants_reload() and next_reload_at is not None:
             next_reload_in = max(0.0, next_reload_at - now)
         return RegistryStatus(
             last_success=health.last_success,
@@ -512,6 +591,9 @@ class RegistryManager:
             RegistryError: the registration failed and ``SOAJS_REGISTER_STRICT`` is set.
             ConfigValidationError: the service configuration is incomplete or invalid.
         """
+        return self._register(self._stopping)
+
+    def _register(self, stopping: threading.Event) -> bool:
         from soajs.registration import build_register_body
 
         if self._settings.deploy_ha is not None:
@@ -523,7 +605,11 @@ class RegistryManager:
         config = self.registration_config()
         body = build_register_body(config, self._settings)
         try:
-            self._client.register(body)
+            with self._client.stop_when(stopping):
+                self._client.register(body)
+        except RegistryFetchStopped:
+            logger.info("registration of %s stopped with the manager", config.name)
+            return False
         except RegistryError as exc:
             if self._settings.register_strict:
                 raise
@@ -561,19 +647,21 @@ class RegistryManager:
     # -- internals ---------------------------------------------------------------------------
 
     def _record_failure(self, exc: BaseException) -> None:
-        health = self._health
-        failures = health.consecutive_failures + 1
-        self._health = _Health(
-            last_success=health.last_success,
-            loaded_at=health.loaded_at,
-            last_error=str(exc) or type(exc).__name__,
-            last_error_at=datetime.now(UTC),
-            consecutive_failures=failures,
-            reloads=health.reloads,
-        )
-        self._next_reload_at = time.monotonic() + retry_delay(
-            failures, reload_interval(self._snapshot.registry)
-        )
+        with self._state_lock:
+            health = self._health
+            failures = health.consecutive_failures + 1
+            self._health = _Health(
+                last_success=health.last_success,
+                loaded_at=health.loaded_at,
+                last_error=str(exc) or type(exc).__name__,
+                last_error_at=datetime.now(UTC),
+                consecutive_failures=failures,
+                reloads=health.reloads,
+            )
+            registry = self._snapshot.registry
+            # Nothing to serve yet: retry at least every STARTUP_RETRY_CAP, not hourly.
+            cap = STARTUP_RETRY_CAP if registry is None else reload_interval(registry)
+            self._next_reload_at = time.monotonic() + retry_delay(failures, cap)
         # A failed explicit reload() must bring the sleeping thread's retry forward too.
         self._wake.set()
 
@@ -595,17 +683,17 @@ class RegistryManager:
                 self._next_reload_at = soon
                 self._wake.set()
 
-    def _load_at_startup(self) -> None:
+    def _load_at_startup(self, stopping: threading.Event) -> None:
         deadline = time.monotonic() + self._startup_wait
         attempts = 0
         while True:
             try:
-                self.reload()
+                self._reload(stopping)
             except GatewayUnavailable as exc:
                 remaining = deadline - time.monotonic()
                 if self._startup_wait <= 0:
                     raise
-                if remaining <= 0 or self._halt.is_set():
+                if remaining <= 0 or stopping.is_set():
                     raise GatewayUnavailable(
                         f"the gateway did not answer within SOAJS_REGISTRY_STARTUP_WAIT="
                         f"{self._startup_wait:g}s: {exc}",
@@ -614,7 +702,7 @@ class RegistryManager:
                 attempts += 1
                 delay = min(remaining, retry_delay(attempts, STARTUP_RETRY_CAP))
                 logger.info("waiting for the gateway (%s); next attempt in %.1fs", exc.url, delay)
-                self._halt.wait(delay)
+                stopping.wait(delay)
             else:
                 return
 
@@ -624,7 +712,7 @@ class RegistryManager:
 
     def _ensure_thread(self) -> None:
         """Start the background thread if work is scheduled; call with ``_state_lock`` held."""
-        if self._stopped or not (self._reloading or self._register_every is not None):
+        if self._stopped or not (self._wants_reload() or self._register_every is not None):
             return
         if self._thread is not None and self._thread.is_alive():
             self._wake.set()
@@ -638,21 +726,27 @@ class RegistryManager:
         while True:
             delay = 0.0
             with self._state_lock:
-                if self._stopped or not (self._reloading or self._register_every is not None):
+                if self._stopped or not (self._wants_reload() or self._register_every is not None):
                     self._thread = None
                     return
+                # Taken with the check above, so a stop() after it ends this round's calls.
+                stopping = self._stopping
                 now = time.monotonic()
                 register_due = self._due(self._next_register_at, now)
-                reload_due = self._reloading and self._due(self._next_reload_at, now)
+                reload_due = self._wants_reload() and self._due(self._next_reload_at, now)
                 if not (register_due or reload_due):
                     self._wake.clear()
                     delay = self._seconds_to_next(now)
             if register_due:
-                self._register_in_background()
+                self._register_in_background(stopping)
             if reload_due:
-                self._reload_in_background()
+                self._reload_in_background(stopping)
             if not (register_due or reload_due):
                 self._wake.wait(delay)
+
+    def _wants_reload(self) -> bool:
+        """Whether the thread reloads: on schedule, or until a first load it was asked for."""
+        return self._reloading or (self._first_load and self._snapshot.registry is None)
 
     @staticmethod
     def _due(at: float | None, now: float) -> bool:
@@ -660,24 +754,27 @@ class RegistryManager:
 
     def _seconds_to_next(self, now: float) -> float:
         times = [self._next_register_at]
-        if self._reloading:
+        if self._wants_reload():
             times.append(self._next_reload_at)
         pending = [at - now for at in times if at is not None]
         return max(0.0, min(pending)) if pending else DEFAULT_RELOAD_INTERVAL
 
-    def _reload_in_background(self) -> None:
+    def _reload_in_background(self, stopping: threading.Event) -> None:
         try:
-            registry = self.reload()
+            registry = self._reload(stopping)
+        except RegistryFetchStopped:
+            return
         except Exception:  # noqa: BLE001 - the thread must outlive any failure
             health = self._health
             age = self.status.age_seconds
             logger.warning(
-                "registry reload of %s/%s failed (%d in a row); keeping the registry loaded "
-                "%s ago; next attempt in %.1fs: %s",
+                "registry reload of %s/%s failed (%d in a row); %s; next attempt in %.1fs: %s",
                 self.env_code,
                 self.service_name,
                 health.consecutive_failures,
-                "never" if age is None else f"{age:.0f}s",
+                "no registry loaded yet (requests that read it get 503)"
+                if age is None
+                else f"keeping the registry loaded {age:.0f}s ago",
                 max(0.0, (self._next_reload_at or 0.0) - time.monotonic()),
                 health.last_error,
             )
@@ -686,9 +783,9 @@ class RegistryManager:
                 "registry %s reloaded (timeLoaded %s)", registry.environment, registry.time_loaded
             )
 
-    def _register_in_background(self) -> None:
+    def _register_in_background(self, stopping: threading.Event) -> None:
         try:
-            self.register()
+            self._register(stopping)
         except Exception as exc:  # noqa: BLE001 - the thread must outlive any failure
             logger.warning("re-registration of %s failed: %s", self.service_name, exc)
         finally:
@@ -698,10 +795,14 @@ class RegistryManager:
     def _rearm_after_fork(self) -> None:
         """Give a forked child fresh locks and, if the parent's thread ran, its own thread."""
         was_running = self._thread is not None and not self._stopped
-        self._reload_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._wake = threading.Event()
-        self._halt = threading.Event()
+        self._stopping = threading.Event()
+        self._loaded = threading.Event()
+        self._attempted = threading.Event()
+        if self._snapshot.registry is not None:
+            self._loaded.set()
+            self._attempted.set()
         self._thread = None
         if was_running:
             with self._state_lock:

@@ -1,8 +1,9 @@
 """A gateway maintenance API on 127.0.0.1 whose behaviour a test switches phase by phase.
 
 Raw sockets rather than an HTTP framework, so that it can misbehave the way a network does:
-refuse connections (the port is closed), stall past the client's timeout, or send the headers
-and half the body and then reset the connection.
+refuse connections (the port is closed), stall past the client's timeout, send the headers
+and half the body and then reset the connection, drip the whole reply a byte at a time, or
+send a body that never ends.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ class Mode(StrEnum):
     SLOW = "slow"  # answers after the client gave up
     RESET = "reset"  # headers and half the body, then a TCP reset
     FLAP = "flap"  # good and bad answers in turn
+    # The hostile ones; /register gets them too.
+    DRIP = "drip"  # the whole reply, status line included, one byte per ``drip_seconds``
+    ENDLESS = "endless"  # 200, chunked, 64 KiB chunks as fast as the client reads, never ending
+    HUGE = "huge"  # 200, Content-Length: 100 MB, and the bytes to match
+    DEEP = "deep"  # 200, a well-formed reply nested 200,000 levels deep
+
+
+HOSTILE = frozenset({Mode.DRIP, Mode.ENDLESS, Mode.HUGE, Mode.DEEP})
+HUGE_SIZE = 100 * 1000 * 1000
+DEEP_LEVELS = 200_000
 
 
 # The bad answers a flapping gateway cycles through, one good answer between each.
@@ -58,15 +69,28 @@ class FaultServer:
     Args:
         reply: the ``/getRegistry`` reply in ``Mode.OK``; change it with :attr:`reply`.
         slow_seconds: how long ``Mode.SLOW`` stalls before answering.
+        drip_seconds: the pause between two bytes in ``Mode.DRIP``.
         track_pids: record the caller's PID for every call (Linux, via ``/proc``).
+
+    Attributes:
+        sent: bytes of body sent in the hostile modes, by call (in call order).
+        dripping: connections ``Mode.DRIP`` is still dripping into.
     """
 
     def __init__(
-        self, reply: dict[str, Any], *, slow_seconds: float = 1.0, track_pids: bool = False
+        self,
+        reply: dict[str, Any],
+        *,
+        slow_seconds: float = 1.0,
+        drip_seconds: float = 0.05,
+        track_pids: bool = False,
     ) -> None:
         self.replies: tuple[dict[str, Any], ...] = (reply,)
         self._turn = itertools.count()
         self.slow_seconds = slow_seconds
+        self.drip_seconds = drip_seconds
+        self.sent: list[int] = []
+        self.dripping = 0
         self.track_pids = track_pids
         self.calls: list[Call] = []
         self._mode = Mode.OK
@@ -178,7 +202,9 @@ class FaultServer:
                     mode = next(self._flap)
             with self._lock:
                 self.calls.append(Call(time.monotonic(), path, query, mode, pid))
-            if path == "/register":
+            if mode in HOSTILE:
+                self._hostile(conn, mode)
+            elif path == "/register":
                 payload = json.loads(body or b"{}")
                 _send_json(conn, 200, {"result": True, "data": {"name": payload.get("name")}})
             elif path == "/getRegistry":
@@ -207,6 +233,48 @@ class FaultServer:
             conn.sendall(head + body[: len(body) // 2])
             # SO_LINGER with a zero timeout turns close() into a TCP RST.
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def _hostile(self, conn: socket.socket, mode: Mode) -> None:
+        """Answer in one of the hostile modes until done, the client leaves, or ``stop()``."""
+        sent = 0
+        try:
+            if mode is Mode.DRIP:
+                with self._lock:
+                    self.dripping += 1
+                try:
+                    data = json.dumps(self.reply).encode()
+                    for byte in _head(200, len(data), "application/json") + data:
+                        if self._stopping.wait(self.drip_seconds):
+                            return
+                        conn.sendall(bytes([byte]))
+                        sent += 1
+                finally:
+                    with self._lock:
+                        self.dripping -= 1
+            elif mode is Mode.ENDLESS:
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n"
+                )
+                chunk = b"10000\r\n" + b" " * 0x10000 + b"\r\n"
+                while not self._stopping.is_set():
+                    conn.sendall(chunk)
+                    sent += 0x10000
+            elif mode is Mode.HUGE:
+                conn.sendall(_head(200, HUGE_SIZE, "application/json"))
+                block = b" " * 0x10000
+                while sent < HUGE_SIZE and not self._stopping.is_set():
+                    conn.sendall(block[: HUGE_SIZE - sent])
+                    sent += min(len(block), HUGE_SIZE - sent)
+            else:
+                body = b'{"result":true,"data":' + b"[" * DEEP_LEVELS + b"]" * DEEP_LEVELS + b"}"
+                conn.sendall(_head(200, len(body), "application/json") + body)
+                sent = len(body)
+        except OSError:
+            pass  # the client gave up, as it should
+        finally:
+            with self._lock:
+                self.sent.append(sent)
 
 
 def _read_request(conn: socket.socket) -> tuple[str, dict[str, list[str]], bytes] | None:

@@ -210,17 +210,25 @@ class TestStartWithTheGatewayDown:
         assert f"http://{gateway.registry_api}/getRegistry" in message
         assert "SOAJS_REGISTRY_API" in message
 
-    def test_app_start_up_fails_with_a_clear_error(self, gateway: FaultServer) -> None:
-        """A FastAPI service's lifespan fails without its gateway, and says which one."""
+    def test_app_starts_not_ready_and_says_why(
+        self, gateway: FaultServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A FastAPI service starts without its gateway, not ready, and logs which gateway."""
         gateway.mode = Mode.DOWN
         app = fastapi_service(gateway)
+        lifecycle = app.state.soajs
 
-        async def start_up() -> None:
+        async def start_up() -> bool:
             async with app.router.lifespan_context(app):
-                pytest.fail("the service started without its gateway")
+                return bool(lifecycle.registry.loaded)
 
-        with pytest.raises(GatewayUnavailable, match=gateway.registry_api):
-            asyncio.run(start_up())
+        with caplog.at_level("WARNING", logger="soajs"):
+            assert asyncio.run(start_up()) is False
+        assert any(
+            "has not loaded yet" in record.getMessage()
+            and gateway.registry_api in record.getMessage()
+            for record in caplog.records
+        )
 
     def test_bounded_wait_starts_once_the_gateway_appears(self, gateway: FaultServer) -> None:
         """With SOAJS_REGISTRY_STARTUP_WAIT the service waits, and serves once the gateway is up."""

@@ -62,7 +62,7 @@ class TestStop:
     def test_stop_during_a_stalled_reload(
         self, gateway: FaultServer, make_manager: Callable[..., RegistryManager]
     ) -> None:
-        """A reload stuck on a slow gateway ends with the client timeout; stop() joins it."""
+        """A reload stuck on a slow gateway is cut short by stop(), which joins the thread."""
         manager = make_manager(gateway, timeout=0.3)
         thread = reload_thread(manager)
         gateway.mode = Mode.SLOW
