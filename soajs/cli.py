@@ -24,6 +24,7 @@ EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="soajs-python", prog_name="soajs")
 def main() -> None:

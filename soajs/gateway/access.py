@@ -90,6 +90,10 @@ ERRORS: dict[int, tuple[int, str]] = {
     194: (400, "The registration is malformed."),
     195: (400, "The path holds a '.' or '..' segment."),
     196: (405, "GET /register is off; POST JSON, or set gateway.registerQueryForm."),
+    197: (
+        403,
+        "The Host header is not an address of this gateway nor in gateway.maintenanceHosts.",
+    ),
 }
 
 # mw/oauth: the token is the first run of non-space characters after "Bearer" and a space.

@@ -441,6 +441,11 @@ class GatewayOptions(_Model):
         alias="registerQueryForm",
         description="Accept GET /register?name=... (a web page can send a GET with <img>).",
     )
+    maintenance_hosts: list[str] = Field(
+        default_factory=list,
+        alias="maintenanceHosts",
+        description="Host names besides IP addresses and localhost the maintenance API answers to.",
+    )
     maintenance_max_body: int = Field(
         default=65536,
         alias="maintenanceMaxBody",

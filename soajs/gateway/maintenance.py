@@ -8,11 +8,12 @@ Unlike the real gateway, it guards itself for a laptop, where any web page can r
 request sent by a browser is refused, ``/register`` takes only JSON, from loopback (or
 ``gateway.registerAllow``), within a size and nesting limit, and ``/reloadRegistry`` and
 ``/awarenessStat`` hide secrets. These refusals use the data port's error format and codes
-190-196 (:data:`soajs.gateway.access.ERRORS`).
+190-197 (:data:`soajs.gateway.access.ERRORS`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import threading
@@ -128,17 +129,56 @@ def _from_a_browser(headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
-class BrowserRequestGuard:
-    """Refuse every request a web page made a browser send (403, code 190), before ``app``."""
+def _host_name(host: str) -> str:
+    """The name or address of a ``Host`` header, without its port or IPv6 brackets."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
-    def __init__(self, app: Any) -> None:
+
+def _known_host(headers: list[tuple[bytes, bytes]], names: frozenset[str]) -> bool:
+    """Whether ``Host`` names this gateway: an IP address, ``localhost``, or a listed name.
+
+    A page whose own domain was re-pointed at 127.0.0.1 (DNS rebinding) sends its requests as
+    same-origin, without ``Origin``; only its ``Host`` header gives it away.
+    """
+    for name, value in headers:
+        if name.lower() == b"host":
+            host = _host_name(value.decode("latin-1").strip().lower())
+            if host in names:
+                return True
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                return False
+            return True
+    return True  # HTTP/1.0 without Host: no browser sends that
+
+
+class BrowserRequestGuard:
+    """Refuse what a web page can make a browser send: 403 with code 190, or 197 for a
+    ``Host`` that is not this gateway's (DNS rebinding), before ``app`` sees the request.
+
+    Args:
+        app: the maintenance API.
+        hosts: host names it answers to besides IP addresses and ``localhost``.
+    """
+
+    def __init__(self, app: Any, *, hosts: list[str] | None = None) -> None:
         self.app = app
+        self.hosts = frozenset({"localhost", *(name.lower() for name in hosts or [])})
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and _from_a_browser(scope["headers"]):
-            logger.warning("maintenance request from a web browser refused: %s", scope["path"])
-            await _refuse(190)(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            code = None
+            if _from_a_browser(scope["headers"]):
+                code = 190
+            elif not _known_host(scope["headers"], self.hosts):
+                code = 197
+            if code is not None:
+                logger.warning("maintenance request from a web page refused: %s", scope["path"])
+                await _refuse(code)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -289,4 +329,4 @@ def create_maintenance_app(state: RegistryState, calls: CallLog) -> BrowserReque
             Route("/{path:path}", fallback, methods=_ALL_METHODS),
         ]
     )
-    return BrowserRequestGuard(app)
+    return BrowserRequestGuard(app, hosts=options.maintenance_hosts)

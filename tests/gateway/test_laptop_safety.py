@@ -122,7 +122,7 @@ class TestRegisterPolicy:
         with_local = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
 
         async def send(chosen: httpx.ASGITransport) -> httpx.Response:
-            async with httpx.AsyncClient(transport=chosen, base_url="http://gw") as client:
+            async with httpx.AsyncClient(transport=chosen, base_url="http://127.0.0.1") as client:
                 return await client.post("/register", json=HELLO)
 
         refused = asyncio.run(send(transport))
@@ -159,6 +159,23 @@ class TestBrowserRequests:
         )
         assert response.status_code == 403
         assert error_codes(response) == [190]
+
+    def test_a_host_name_that_is_not_the_gateway_is_refused(self, gateway):
+        """A page re-pointed at 127.0.0.1 (DNS rebinding) sends its own Host: 403/197."""
+        url = f"{gateway.maintenance_url}/getRegistry?env=dev"
+        response = httpx.get(url, headers={"host": "evil.example"})
+        assert response.status_code == 403
+        assert error_codes(response) == [197]
+        for host in (f"localhost:{gateway.maintenance_port}", "127.0.0.1", "[::1]:5000"):
+            assert httpx.get(url, headers={"host": host}).json()["result"] is True
+
+    def test_maintenance_hosts_lists_more_names(self, seed_config):
+        """gateway.maintenanceHosts names the gateway may be called by (a container name)."""
+        config = with_gateway_options(seed_config, maintenanceHosts=["Gateway"])
+        with LocalGateway(config, port=0) as gateway:
+            url = f"{gateway.maintenance_url}/getRegistry?env=dev"
+            assert httpx.get(url, headers={"host": "gateway:5000"}).json()["result"] is True
+            assert httpx.get(url, headers={"host": "other:5000"}).status_code == 403
 
     def test_a_url_typed_in_the_address_bar_is_served(self, gateway):
         """Sec-Fetch-Site: none (the user typed the URL) is not a cross-site request."""
