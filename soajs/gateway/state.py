@@ -152,6 +152,8 @@ def check_registration(body: dict[str, Any], allow: Iterable[IPNetwork]) -> None
         RegistrationInvalid: 194 for a malformed value, 191 for an address not allowed.
     """
     problem = _registration_problem(body)
+    if body.get("name") == GATEWAY_NAME:
+        problem = f"{GATEWAY_NAME} is the gateway's own entry"
     if problem is not None:
         raise RegistrationInvalid(194, problem)
     ip = body.get("ip")

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from soajs.gateway import GatewayConfig, LocalGateway, default_dev_config
+from soajs.gateway import GatewayConfig, GatewayConfigError, LocalGateway, default_dev_config
 from soajs.gateway.config import DEV_EXT_KEY
 from soajs.gateway.maintenance import CallLog, create_maintenance_app
 from soajs.gateway.state import RegistryState
@@ -300,6 +300,8 @@ class TestBadRegistrations:
             {"ip": ["127.0.0.1"]},
             {"type": 5},
             {"interConnect": "hello"},
+            {"maintenance": {"readiness": "@evil.example/", "port": {"type": "maintenance"}}},
+            {"name": "controller"},
         ],
     )
     def test_a_malformed_registration_is_refused_with_400(self, gateway, changes):
@@ -308,6 +310,13 @@ class TestBadRegistrations:
         assert response.status_code == 400
         assert error_codes(response) == [194]
         assert "hello" not in gateway.registry()["services"]
+
+    def test_a_declared_service_with_a_bad_maintenance_block_is_a_config_error(self, seed_config):
+        """The configuration file's services are held to the same maintenance rule."""
+        data = seed_config.model_dump(by_alias=True)
+        data["services"] = [{"name": "odd", "port": 4100, "maintenance": {"port": 5}}]
+        with pytest.raises(GatewayConfigError, match=r"services\.0\.maintenance"):
+            GatewayConfig.from_mapping(data)
 
     def test_a_port_beyond_float_range_answers_400(self, gateway):
         """port: 1e400 (infinity once parsed) answers 400, not 500."""
@@ -436,7 +445,7 @@ class TestLogging:
             for index in range(3):
                 status, _ = raw_get(
                     gateway,
-                    f"/hello/unique-{index}?access_token={TOKEN_SECRET}&key={key}&x=1",
+                    f"/hello/unique-{index}?access_token={TOKEN_SECRET}&key={key}&x=1&{TOKEN_SECRET}",
                     authorization=f"Bearer {TOKEN_SECRET}",
                 )
                 assert status == 200
