@@ -331,7 +331,7 @@ class LocalGateway:
         self._calls.clear()
 
     def registry(self) -> dict[str, Any]:
-        """A copy of the whole registry, as ``/reloadRegistry`` would show it (no rebuild)."""
+        """A copy of the whole registry, secrets included (``/reloadRegistry`` hides them)."""
         return self._in_loop(lambda state: state.full_registry())
 
     def reload(self) -> None:
