@@ -15,46 +15,14 @@ from typing import Any
 
 import click
 
-__all__ = ["main"]
+from soajs.gateway.wire import redact_secrets as redact
+
+__all__ = ["main", "redact"]
 
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
-
-# Keys whose values never reach the terminal.
-_SECRET_KEYS = frozenset(
-    {
-        "password",
-        "secret",
-        "credentials",
-        "token",
-        "accesstoken",
-        "extkey",
-        "ekey",
-        "ikey",
-        "key",
-    }
-)
-REDACTED = "***"
-
-
-def redact(value: Any) -> Any:
-    """Copy a registry value with every secret-looking entry replaced by ``***``."""
-    if isinstance(value, dict):
-        return {
-            key: (
-                REDACTED
-                if str(key).lower() in _SECRET_KEYS
-                and value[key] is not None
-                and not isinstance(value[key], dict)
-                else redact(value[key])
-            )
-            for key in value
-        }
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    return value
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -82,6 +82,18 @@ ERRORS: dict[int, tuple[int, str]] = {
     161: (401, "You need to be logged in to access this API."),
     # What the real gateway answers when a verified user token lacks a field it reads.
     164: (500, "Unknown error @ rest core!"),
+    # The local gateway's own refusals (the real one has no such guard); see docs/reliability.md.
+    190: (403, "The maintenance API refuses requests sent by a web browser."),
+    191: (403, "Only loopback addresses and gateway.registerAllow may register."),
+    192: (415, "Registrations are accepted only as JSON (Content-Type: application/json)."),
+    193: (413, "The request body is larger than gateway.maintenanceMaxBody."),
+    194: (400, "The registration is malformed."),
+    195: (400, "The path holds a '.' or '..' segment."),
+    196: (405, "GET /register is off; POST JSON, or set gateway.registerQueryForm."),
+    197: (
+        403,
+        "The Host header is not an address of this gateway nor in gateway.maintenanceHosts.",
+    ),
 }
 
 # mw/oauth: the token is the first run of non-space characters after "Bearer" and a space.

@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     field_validator,
@@ -51,6 +52,7 @@ __all__ = [
     "config_from_seed",
     "default_dev_config",
     "load_config",
+    "maintenance_problem",
 ]
 
 
@@ -313,6 +315,42 @@ class InterConnectTarget(_Model):
     version: str | None = None
 
 
+def maintenance_problem(value: Any) -> str | None:
+    """What is wrong with a service's ``maintenance`` block, or None when the probe can use it.
+
+    The shape is ``{readiness: "/path", port: {type: "maintenance" | "inherit" | other,
+    value: <port>}}``; ``value`` is needed (1-65535) only for a type other than maintenance
+    and inherit.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return "maintenance must be an object"
+    readiness = value.get("readiness")
+    if readiness is not None and not (isinstance(readiness, str) and readiness.startswith("/")):
+        return "maintenance.readiness must be a path starting with /"
+    return _probe_port_problem(value.get("port"), probed=bool(readiness))
+
+
+def _probe_port_problem(port: Any, *, probed: bool) -> str | None:
+    if port is None:
+        return None
+    if not isinstance(port, dict):
+        return "maintenance.port must be an object {type, value}"
+    kind = port.get("type")
+    if kind is not None and not isinstance(kind, str):
+        return "maintenance.port.type must be a string"
+    if kind in ("maintenance", "inherit") or not probed:
+        return None
+    given = port.get("value")
+    number = given if isinstance(given, int) and not isinstance(given, bool) else None
+    if isinstance(given, str) and given.strip().isdigit():
+        number = int(given)
+    if number is None or not 0 < number < 65536:
+        return "maintenance.port.value must be a port (1-65535)"
+    return None
+
+
 class StaticService(_Model):
     """A service declared in the file, as if registered with ``mw: true`` (kept on reload)."""
 
@@ -338,6 +376,14 @@ class StaticService(_Model):
     request_timeout: int | None = Field(default=30, alias="requestTimeout")
     request_timeout_renewal: int | None = Field(default=5, alias="requestTimeoutRenewal")
     maintenance: dict[str, Any] | None = None
+
+    @field_validator("maintenance", mode="after")
+    @classmethod
+    def _usable_maintenance(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        problem = maintenance_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @property
     def host_ips(self) -> list[str]:
@@ -384,6 +430,33 @@ class GatewayOptions(_Model):
         default=True,
         alias="emulatePublicNoKeyBug",
         description="Answer 503/135 for a public service called without a key, as 4.3.3 does.",
+    )
+    register_allow: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        alias="registerAllow",
+        description="Networks (CIDR) besides loopback that may register and be registered.",
+    )
+    register_query_form: bool = Field(
+        default=False,
+        alias="registerQueryForm",
+        description="Accept GET /register?name=... (a web page can send a GET with <img>).",
+    )
+    maintenance_hosts: list[str] = Field(
+        default_factory=list,
+        alias="maintenanceHosts",
+        description="Host names besides IP addresses and localhost the maintenance API answers to.",
+    )
+    maintenance_max_body: int = Field(
+        default=65536,
+        alias="maintenanceMaxBody",
+        ge=1,
+        description="Bytes a maintenance API request body may hold; larger ones answer 413.",
+    )
+    maintenance_max_depth: int = Field(
+        default=32,
+        alias="maintenanceMaxDepth",
+        ge=1,
+        description="How deeply a /register body may nest objects and arrays.",
     )
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import httpx
 
@@ -36,7 +36,7 @@ from soajs.gateway.injection import (
 from soajs.gateway.state import GATEWAY_NAME, RegistryState
 from soajs.gateway.wire import js_dumps, js_truthy
 
-__all__ = ["DataPortApp", "Route", "parse_route"]
+__all__ = ["DataPortApp", "Route", "error_payload", "has_dot_segment", "parse_route"]
 
 logger = logging.getLogger("soajs.gateway")
 
@@ -93,6 +93,32 @@ def parse_route(path: str) -> Route:
     return Route(service=name, version=version, path="/" + rest)
 
 
+def has_dot_segment(path: str) -> bool:
+    """Whether ``path`` holds a ``.`` or ``..`` segment, once percent-decoded.
+
+    httpx removes such segments from the URL it sends, so ``/hello/x/../admin`` would reach
+    ``/admin`` after the ACL was checked for ``/x/../admin``; a server may decode ``%2e`` and
+    do the same. The gateway refuses them instead of guessing what the service will see.
+    """
+    return any(segment in (".", "..") for segment in unquote(path).split("/"))
+
+
+def error_payload(code: int) -> bytes:
+    """The body of the gateway's error reply for ``code``."""
+    message = ERRORS[code][1]
+    reply = {
+        "result": False,
+        "errors": {"codes": [code], "details": [{"code": code, "message": message}]},
+    }
+    return js_dumps(reply).encode("utf-8")
+
+
+def _redacted_target(path: str, query_string: str) -> str:
+    """The request target for the log, query hidden: it carries ``key`` and ``access_token``,
+    and a bare ``?<token>`` has no name that would tell it apart from a harmless one."""
+    return f"{path}?***" if query_string else path
+
+
 class DataPortApp:
     """The gateway's data port over a registry state.
 
@@ -108,10 +134,26 @@ class DataPortApp:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
+        status = 0
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            await self._handle(scope, receive, send)
+            await self._handle(scope, receive, send_and_watch)
         except GatewayError as exc:
-            await self._send_error(send, exc.code)
+            await self._send_error(send_and_watch, exc.code)
+        finally:
+            # The one line per request; query values can hold the key or the user's token.
+            raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+            target = _redacted_target(
+                raw_path.decode("latin-1").split("?", 1)[0],
+                scope.get("query_string", b"").decode("latin-1"),
+            )
+            logger.info("%s %s %s", scope["method"], target, status or "aborted")
 
     def _cors_headers(self) -> list[tuple[bytes, bytes]]:
         cors = self.state.cors
@@ -125,13 +167,8 @@ class DataPortApp:
         return [(name.encode(), str(value).encode("latin-1")) for name, value in pairs]
 
     async def _send_error(self, send: Any, code: int) -> None:
-        status, message = ERRORS[code]
-        body = js_dumps(
-            {
-                "result": False,
-                "errors": {"codes": [code], "details": [{"code": code, "message": message}]},
-            }
-        ).encode("utf-8")
+        status = ERRORS[code][0]
+        body = error_payload(code)
         headers = [*self._cors_headers(), (b"content-type", b"application/json")]
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -164,6 +201,8 @@ class DataPortApp:
             await self._preflight(send)
             return
 
+        if has_dot_segment(path):
+            raise GatewayError(195)
         route = parse_route(path)
         entry = state.services.get(route.service)
         if not route.service or entry is None or route.service == GATEWAY_NAME:
@@ -239,13 +278,15 @@ class DataPortApp:
         services_config = resolved.env_config(self.state.env)
         tenant_oauth = resolved.tenant.oauth
         oauth_on = params.on("oauth") and not (tenant_oauth is not None and tenant_oauth.disabled)
-        if oauth_on and (access_token or not api_is_public(final_acl, route.path)):
+        # The ACL is checked on the path as the service will read it (percent-decoded).
+        api_path = unquote(route.path)
+        if oauth_on and (access_token or not api_is_public(final_acl, api_path)):
             user = authenticate_user(tenant_oauth, header_map.get("authorization"))
             user_config = _user_key_config(user, resolved.key.i_key)
             services_config = merge_config(services_config, user_config)
         if final_acl is None:
             raise GatewayError(154)
-        api_check(final_acl, route.path, user)
+        api_check(final_acl, api_path, user)
         return self._inject_header(
             resolved,
             route.service,

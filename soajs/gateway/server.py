@@ -27,6 +27,30 @@ logger = logging.getLogger("soajs.gateway")
 
 T = TypeVar("T")
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})
+# The libraries the gateway runs on log below WARNING what the gateway logs itself, once and
+# without secrets: httpx puts every proxied URL with its ?key= and ?access_token= at INFO,
+# httpcore response headers at DEBUG, and each of the two uvicorn servers its own start and
+# stop lines.
+_LIBRARY_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+    "uvicorn.error",
+)
+
+
+class _QuietLibrariesInThread(logging.Filter):
+    """Drop library records below WARNING emitted from one thread (the gateway's)."""
+
+    def __init__(self, thread_id: int) -> None:
+        super().__init__()
+        self.thread_id = thread_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self.thread_id or record.levelno >= logging.WARNING
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -171,12 +195,18 @@ class LocalGateway:
         self.stop()
 
     def _run(self, data_sock: socket.socket, maintenance_sock: socket.socket) -> None:
+        quiet = _QuietLibrariesInThread(threading.get_ident())
+        library_loggers = [logging.getLogger(name) for name in _LIBRARY_LOGGERS]
+        for library_logger in library_loggers:
+            library_logger.addFilter(quiet)
         try:
             asyncio.run(self._serve(data_sock, maintenance_sock))
         except BaseException as exc:  # the thread must report, never die silently
             self._failure = exc
             logger.exception("local gateway failed")
         finally:
+            for library_logger in library_loggers:
+                library_logger.removeFilter(quiet)
             data_sock.close()
             maintenance_sock.close()
             self._ready.set()
@@ -301,7 +331,7 @@ class LocalGateway:
         self._calls.clear()
 
     def registry(self) -> dict[str, Any]:
-        """A copy of the whole registry, as ``/reloadRegistry`` would show it (no rebuild)."""
+        """A copy of the whole registry, secrets included (``/reloadRegistry`` hides them)."""
         return self._in_loop(lambda state: state.full_registry())
 
     def reload(self) -> None:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import ipaddress
 import logging
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from soajs.gateway.config import GatewayConfig
+from soajs.gateway.config import GatewayConfig, maintenance_problem
 from soajs.gateway.wire import (
     js_string,
     js_truthy,
@@ -26,7 +29,14 @@ from soajs.gateway.wire import (
     version_is_valid,
 )
 
-__all__ = ["HostHealth", "RegistrationRejected", "RegistryState"]
+__all__ = [
+    "HostHealth",
+    "RegistrationInvalid",
+    "RegistrationRejected",
+    "RegistryState",
+    "address_allowed",
+    "check_registration",
+]
 
 logger = logging.getLogger("soajs.gateway")
 
@@ -56,10 +66,101 @@ _DB_FLAGS = (
     "oauth",
 )
 PROBE_TIMEOUT = 5.0
+# requestTimeout and requestTimeoutRenewal above a day are a mistake, and their product must
+# stay a timeout httpx can wait for.
+MAX_REQUEST_TIMEOUT = 86_400
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class RegistrationRejected(Exception):
     """``/register`` refused a registration; the gateway answers ``result: false``."""
+
+
+class RegistrationInvalid(Exception):
+    """A registration the real gateway would take but this one refuses, with the error code.
+
+    194: a malformed value (wrong type, out of range); 191: an address outside loopback and
+    ``gateway.registerAllow``.
+    """
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+def address_allowed(address: str, allow: Iterable[IPNetwork]) -> bool:
+    """Whether ``address`` is an IP literal on loopback or inside one of the ``allow`` networks.
+
+    Host names are never allowed: what they resolve to can change after the check.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    return parsed.is_loopback or any(parsed in network for network in allow)
+
+
+def _number_problem(name: str, value: Any, low: int, high: int) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return f"{name} must be a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} must be a finite number"
+    parsed = parse_int(value)
+    if parsed is None or not low <= parsed <= high:
+        return f"{name} must be between {low} and {high}"
+    return None
+
+
+def _registration_problem(body: dict[str, Any]) -> str | None:
+    for name in ("name", "ip", "type", "group"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            return f"{name} must be a string"
+    version = body.get("version")
+    if version is not None and not isinstance(version, str | int | float):
+        return "version must be a string"
+    if isinstance(version, float) and not math.isfinite(version):
+        return "version must be a finite number"
+    for name, low, high in (
+        ("port", 1, 65535),
+        ("portHost", 1, 65535),
+        ("requestTimeout", 0, MAX_REQUEST_TIMEOUT),
+        ("requestTimeoutRenewal", 0, MAX_REQUEST_TIMEOUT),
+    ):
+        problem = _number_problem(name, body.get(name), low, high)
+        if problem is not None:
+            return problem
+    targets = body.get("interConnect")
+    if targets is not None and not (
+        isinstance(targets, list)
+        and all(isinstance(item, dict) and isinstance(item.get("name"), str) for item in targets)
+    ):
+        return "interConnect must be a list of {name, version}"
+    return maintenance_problem(body.get("maintenance"))
+
+
+def check_registration(body: dict[str, Any], allow: Iterable[IPNetwork]) -> None:
+    """Refuse a ``/register`` payload that could break the registry or send traffic away.
+
+    The refusals the real gateway makes itself (missing fields, bad version, port taken) stay
+    with :meth:`RegistryState.register`.
+
+    Raises:
+        RegistrationInvalid: 194 for a malformed value, 191 for an address not allowed.
+    """
+    problem = _registration_problem(body)
+    if body.get("name") == GATEWAY_NAME:
+        problem = f"{GATEWAY_NAME} is the gateway's own entry"
+    if problem is not None:
+        raise RegistrationInvalid(194, problem)
+    ip = body.get("ip")
+    if ip and not address_allowed(ip, allow):
+        raise RegistrationInvalid(
+            191, f"ip {ip!r} is not a loopback address nor inside gateway.registerAllow"
+        )
 
 
 @dataclass
@@ -378,19 +479,19 @@ class RegistryState:
             for name, entry in self._all_entries()
             for version, ip in self._host_pairs(entry)
         ]
-        results = await asyncio.gather(
-            *(self._probe(client, ip, entry, inc) for _, _, ip, entry in jobs)
-        )
+        results = await asyncio.gather(*(self._probe_alone(client, job, inc) for job in jobs))
         checked = now_ms()
         for (name, version, ip, entry), healthy in zip(jobs, results, strict=True):
             previous = self._health.get((name, version, ip))
             state = previous or HostHealth(healthy=healthy, last_check=checked)
             state.last_check = checked
             if healthy:
-                if previous is not None and not previous.healthy:
-                    logger.info("host %s of %s v%s is healthy again", ip, name, version)
+                if previous is None or not previous.healthy:
+                    logger.info("host %s of %s v%s is healthy", ip, name, version)
                 state.healthy, state.down_since, state.down_count = True, None, 0
             else:
+                if previous is None or previous.healthy:
+                    logger.info("host %s of %s v%s is not healthy", ip, name, version)
                 if state.down_since is None:
                     state.down_since = checked
                 else:
@@ -406,6 +507,19 @@ class RegistryState:
         controller["awarenessStats"] = {
             self.host: {"lastCheck": checked, "healthy": True, "version": "1"}
         }
+
+    async def _probe_alone(
+        self, client: httpx.AsyncClient, job: tuple[str, str, str, dict[str, Any]], inc: int
+    ) -> bool:
+        """Probe one host; a failure to probe marks that host unhealthy, never the others."""
+        name, version, ip, entry = job
+        try:
+            return await self._probe(client, ip, entry, inc)
+        except Exception:
+            logger.warning(
+                "cannot probe host %s of %s v%s; marked unhealthy", ip, name, version, exc_info=True
+            )
+            return False
 
     async def _probe(
         self, client: httpx.AsyncClient, ip: str, entry: dict[str, Any], inc: int
@@ -515,6 +629,8 @@ async def _answers_200(client: httpx.AsyncClient, url: str) -> bool:
         return False
     try:
         response = await client.get(url, timeout=PROBE_TIMEOUT)
-    except httpx.HTTPError:
+    except httpx.HTTPError as exc:
+        logger.debug("probe %s: %s", url, type(exc).__name__)
         return False
+    logger.debug("probe %s: %s", url, response.status_code)
     return response.status_code == 200

@@ -1,4 +1,5 @@
-"""Wire helpers shared by the local gateway: JSON as Node writes it, JavaScript truthiness."""
+"""Wire helpers shared by the local gateway: JSON as Node writes it, JavaScript truthiness,
+and the redaction of secrets from registry values."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import quote
 __all__ = [
     "CONTROLLER_PACKAGE",
     "CONTROLLER_VERSION",
+    "REDACTED",
     "encode_uri_component",
     "js_dumps",
     "js_ordered",
@@ -20,6 +22,7 @@ __all__ = [
     "now_ms",
     "parse_float",
     "parse_int",
+    "redact_secrets",
     "sanitize_version",
     "unsanitize_version",
     "version_is_valid",
@@ -34,6 +37,21 @@ _INDEX_MAX = 2**32 - 2
 # soajs.core.libs version.validate: unanchored, so "v1" and "1.0.0" pass but "" and "e.e" fail.
 _VERSION = re.compile(r"[0-9]+(.[0-9]+)?")
 _URI_SAFE = "-_.!~*'()"
+# Keys whose values are secrets wherever they appear in a registry (case-insensitive).
+_SECRET_KEYS = frozenset(
+    {
+        "password",
+        "secret",
+        "credentials",
+        "token",
+        "accesstoken",
+        "extkey",
+        "ekey",
+        "ikey",
+        "key",
+    }
+)
+REDACTED = "***"
 
 
 def now_ms() -> int:
@@ -139,3 +157,25 @@ def js_string(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def redact_secrets(value: Any) -> Any:
+    """Copy a registry value with every secret-looking entry replaced by ``***``.
+
+    A secret key holding an object (``key: {algorithm, password}``) is searched rather than
+    hidden whole, so the structure stays readable; ``null`` stays ``null``.
+    """
+    if isinstance(value, dict):
+        return {
+            key: (
+                REDACTED
+                if str(key).lower() in _SECRET_KEYS
+                and value[key] is not None
+                and not isinstance(value[key], dict)
+                else redact_secrets(value[key])
+            )
+            for key in value
+        }
+    if isinstance(value, list):
+        return [redact_secrets(item) for item in value]
+    return value

@@ -127,19 +127,22 @@ class TestRegister:
             assert list(reply) == list(real)
             assert dumps(reply["data"]) == dumps(expected), name
 
-    def test_query_form_is_accepted_with_string_values(self, gateway):
-        """GET /register?... registers with the query values and the odd version v1."""
+    def test_query_form_is_accepted_with_string_values(self, seed_config):
+        """With registerQueryForm, GET /register?... registers with the query values and v1."""
         real = captured("register.query-form.version-v1.response.json")["data"]
-        reply = httpx.get(
-            f"{gateway.maintenance_url}/register",
-            params={
-                "name": "badver",
-                "port": "4900",
-                "ip": "127.0.0.1",
-                "type": "service",
-                "version": "v1",
-            },
-        ).json()
+        options = seed_config.gateway.model_copy(update={"register_query_form": True})
+        config = seed_config.model_copy(update={"gateway": options})
+        with LocalGateway(config, port=0) as gateway:
+            reply = httpx.get(
+                f"{gateway.maintenance_url}/register",
+                params={
+                    "name": "badver",
+                    "port": "4900",
+                    "ip": "127.0.0.1",
+                    "type": "service",
+                    "version": "v1",
+                },
+            ).json()
         assert reply["result"] is True
         assert dumps(reply["data"]) == dumps(real)
 

@@ -145,9 +145,9 @@ class TestErrors:
 
     def test_no_healthy_host(self, gateway):
         """A registered service with no healthy host answers 504/133."""
-        httpx.get(
+        httpx.post(
             f"{gateway.maintenance_url}/register",
-            params={
+            json={
                 "name": "badver",
                 "port": "1",
                 "ip": "127.0.0.1",
