@@ -2,7 +2,7 @@
 
 Field names are snake_case; the gateway's wire names (``subType``, ``urac_Profile``,
 ``extKeyRequired``, ...) are aliases, and either spelling is accepted. The rules are the ones the
-real gateway needs (protocol.md §8.3), stricter than upstream where upstream lets broken values
+real gateway needs (docs/protocol.md §8.3), stricter than upstream where upstream lets broken values
 through and looser where upstream rejects real ones (groups with spaces):
 
 * ``name``: lowercase letters, digits, ``.``, ``_`` and ``-``, starting and ending with a letter
@@ -59,7 +59,7 @@ NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
 VERSION_PATTERN = re.compile(r"^\d+(?:\.\d+)?$")
 MAINTENANCE_PORT_TYPES = ("maintenance", "inherit")
 
-# Keys of the older soa.json format, which does not load into this model (protocol.md §8.1).
+# Keys of the older soa.json format, which does not load into this model (docs/protocol.md §8.1).
 _LEGACY_KEYS = {
     "serviceName": "name",
     "serviceGroup": "group",
