@@ -40,7 +40,7 @@ from pydantic import (
     field_validator,
 )
 
-from soajs.errors import ConfigValidationError
+from soajs.errors import ConfigValidationError, missing_extra_message
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -399,9 +399,8 @@ def _load_yaml(text: str, file: Path) -> Any:
     try:
         import yaml
     except ImportError:
-        raise ConfigValidationError(
-            f"{file}: reading YAML needs PyYAML (pip install pyyaml), or use a JSON file"
-        ) from None
+        hint = missing_extra_message(f"{file}: reading YAML", "PyYAML", "gateway")
+        raise ConfigValidationError(f"{hint} (or pip install pyyaml), or use a JSON file") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

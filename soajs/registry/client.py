@@ -18,6 +18,9 @@ from soajs.models.registry import Registry, parse_registry_reply
 
 __all__ = ["RegistryClient"]
 
+# The gateway's default serviceConfig.ports.maintenanceInc: maintenance port minus data port.
+_MAINTENANCE_INC = 1000
+
 
 class RegistryClient:
     """Talks to the gateway maintenance API (``SOAJS_REGISTRY_API``, e.g. port 5000).
@@ -171,11 +174,25 @@ class RegistryClient:
                 f"({type(exc).__name__}); check SOAJS_REGISTRY_API",
                 url=url,
             ) from exc
-        if response.status_code >= 400:
+        status = response.status_code
+        if status >= 400:
+            hint = f": {self._data_port_hint()}" if status == 404 else ""
             raise GatewayUnavailable(
-                f"{method} {url} answered HTTP {response.status_code}", url=url
+                f"{method} {url} answered HTTP {status}{hint}", url=url, status_code=status
             )
         return response
+
+    def _data_port_hint(self) -> str:
+        """Explain a 404: the maintenance API answers every path, a gateway's data port does not."""
+        address = httpx.URL(self.base_url)
+        hint = (
+            "this looks like the gateway's data port; the maintenance API listens on the data "
+            "port + maintenanceInc (1000 by default)"
+        )
+        if address.port is None or address.port + _MAINTENANCE_INC > 65535:
+            return hint
+        host = f"[{address.host}]" if ":" in address.host else address.host
+        return f"{hint}: try SOAJS_REGISTRY_API={host}:{address.port + _MAINTENANCE_INC}"
 
 
 def _decode(response: httpx.Response, method: str, url: str) -> dict[str, Any]:
