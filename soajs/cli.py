@@ -1,7 +1,7 @@
 """The ``soajs`` command: run the local gateway, show the registry, validate a service config.
 
-Exit codes: 0 success, 1 invalid configuration or settings (or a refusal by the gateway),
-2 wrong usage, 3 gateway unreachable.
+Exit codes: 0 success, 1 invalid configuration or settings (a missing extra, an address that is
+not the maintenance API, or a refusal by the gateway), 2 wrong usage, 3 gateway unreachable.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
+from soajs.errors import missing_extra_message
 from soajs.gateway.wire import redact_secrets as redact
 
 __all__ = ["main", "redact"]
@@ -23,6 +24,23 @@ EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+
+# The third-party modules the commands import lazily: (what a user installs, the extra with it).
+_EXTRA_MODULES = {
+    "yaml": ("PyYAML", "gateway"),
+    "starlette": ("Starlette", "gateway"),
+    "uvicorn": ("uvicorn", "gateway"),
+}
+
+
+def _exit_missing_extra(exc: ModuleNotFoundError, feature: str) -> NoReturn:
+    """Exit 1 saying which extra installs a missing module; re-raise if no extra brings it."""
+    known = _EXTRA_MODULES.get((exc.name or "").partition(".")[0])
+    if known is None:
+        raise exc
+    module, extra = known
+    click.echo(f"error: {missing_extra_message(feature, module, extra)}", err=True)
+    raise SystemExit(EXIT_INVALID) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,11 +86,14 @@ def gateway(
     """Run the local SOAJS gateway until Ctrl-C."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     from soajs.errors import ConfigValidationError
-    from soajs.gateway.config import load_config
-    from soajs.gateway.server import LocalGateway
 
     try:
+        from soajs.gateway.config import load_config
+        from soajs.gateway.server import LocalGateway
+
         config = load_config(config_path)
+    except ModuleNotFoundError as exc:
+        _exit_missing_extra(exc, "soajs gateway")
     except ConfigValidationError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_INVALID) from None
@@ -127,6 +148,11 @@ def registry_show(service: str | None, as_json: bool) -> None:
         with client:
             fetched = client.fetch(settings.env, name)
     except GatewayUnavailable as exc:
+        if exc.status_code == 404:
+            # The maintenance API answers every path; a 404 means the address is something else,
+            # most often the data port. The message says which address to try.
+            click.echo(f"error: SOAJS_REGISTRY_API is not the maintenance API: {exc}", err=True)
+            raise SystemExit(EXIT_INVALID) from None
         click.echo(f"error: gateway unreachable: {exc}", err=True)
         raise SystemExit(EXIT_UNREACHABLE) from None
     except RegistryError as exc:

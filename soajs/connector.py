@@ -1,7 +1,7 @@
 """Service-to-service calls: reach another service directly (mesh) or through the gateway.
 
 :class:`ServiceConnector` addresses a call exactly as soajs core and the Node middleware do
-(``protocol.md`` §6):
+(``docs/protocol.md`` §6):
 
 * **Mesh**: when the request's ``awareness.interConnect`` lists the service (with the asked
   version, or with ``version == latest`` when none is asked), the call goes straight to

@@ -17,6 +17,7 @@ __all__ = [
     "RegistryReplyTooLarge",
     "SettingsError",
     "SoajsError",
+    "missing_extra_message",
 ]
 
 
@@ -45,7 +46,17 @@ class RegistryError(SoajsError):
 
 
 class GatewayUnavailable(RegistryError):
-    """The gateway could not be reached, timed out, or answered with an HTTP error."""
+    """The gateway could not be reached, timed out, or answered with an HTTP error.
+
+    Attributes:
+        status_code: the HTTP status of an error reply; ``None`` when nothing answered.
+    """
+
+    def __init__(
+        self, message: str, *, url: str | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message, url=url)
+        self.status_code = status_code
 
 
 class RegistryDeadlineExceeded(GatewayUnavailable):
@@ -107,3 +118,14 @@ class InjectHeaderError(SoajsError, ValueError):
 class ConnectError(SoajsError):
     """A service-to-service call cannot be addressed (no awareness in the context), or one of its
     headers holds a value no HTTP header can carry (the message names the header)."""
+
+
+def missing_extra_message(feature: str, module: str, extra: str) -> str:
+    """Say that ``feature`` needs a module that is not installed, and which extra brings it.
+
+    Args:
+        feature: what cannot run, e.g. ``"soajs gateway"``.
+        module: the missing distribution, as a user knows it, e.g. ``"PyYAML"``.
+        extra: the soajs-python extra that installs it, e.g. ``"gateway"``.
+    """
+    return f"{feature} needs {module}, which is not installed: pip install 'soajs-python[{extra}]'"

@@ -2,8 +2,9 @@
 
 The gateway routes only to hosts that answer HTTP 200 on ``/heartbeat`` (first on the service
 port + maintenanceInc, then on the service port) or on the registered ``maintenance.readiness``
-path (protocol.md §3.4). A service that answers neither is never reached: the gateway replies
-"Unable to find any healthy host". The integrations mount these responders on the service port.
+path (docs/protocol.md §3.5). A service that answers neither is never reached: callers get the
+gateway's error 133 ("not reachable at this moment"). The integrations mount these responders on
+the service port.
 
 The body mirrors the gateway's own maintenance replies, e.g.
 ``{"result": true, "ts": 1795684299062, "service": {"service": "hello", "type": "rest",

@@ -1,6 +1,6 @@
 """The ``POST /register`` body a manually deployed service sends to the gateway.
 
-The body uses the gateway's own field names (protocol.md §3.1), in the order the reference
+The body uses the gateway's own field names (docs/protocol.md §3.1), in the order the reference
 services send them, and always ``"mw": true``: the gateway persists a registration (marketplace
 record and ``hosts`` collection) only when ``mw`` is truthy. Without it the entry lives in one
 gateway process's memory and vanishes on the next registry reload. Upstream Python sent

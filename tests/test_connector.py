@@ -1,4 +1,4 @@
-"""ServiceConnector: mesh vs gateway addressing (protocol.md §6) and the ready httpx clients."""
+"""ServiceConnector: mesh vs gateway addressing (docs/protocol.md §6), ready httpx clients."""
 
 from __future__ import annotations
 

@@ -372,3 +372,67 @@ class TestSite:
         )
         assert result.returncode == 0, result.stderr[-4000:]
         assert (tmp_path / "site" / "index.html").exists()
+
+
+PROTOCOL = DOCS / "protocol.md"
+SECTION_HEADING = re.compile(r"^#{2,3} (?P<number>\d+(?:\.\d+)?)\.? ", re.MULTILINE)
+SECTION_CITATION = re.compile(r"§(?P<first>\d+(?:\.\d+)?)(?:-(?P<last>\d+(?:\.\d+)?))?")
+
+
+def files_citing_the_protocol() -> list[Path]:
+    """Every source, test, benchmark, example and doc file that mentions ``protocol.md``."""
+    candidates = [ROOT / "README.md", *DOCS.rglob("*.md")]
+    for folder in ("soajs", "tests", "benchmarks", "examples"):
+        candidates += [path for path in (ROOT / folder).rglob("*") if path.suffix in {".py", ".md"}]
+    this_file = Path(__file__).resolve()
+    return sorted(
+        path
+        for path in candidates
+        if path.resolve() != this_file and "protocol.md" in path.read_text(encoding="utf-8")
+    )
+
+
+def nav_pages(node: Any) -> set[str]:
+    """The page paths named anywhere in the mkdocs ``nav`` tree."""
+    if isinstance(node, str):
+        return {node}
+    if isinstance(node, list):
+        return set().union(*(nav_pages(item) for item in node))
+    if isinstance(node, dict):
+        return set().union(*(nav_pages(value) for value in node.values()))
+    return set()
+
+
+class TestProtocolPage:
+    """docs/protocol.md is the protocol every citation points at, and the site shows it."""
+
+    def test_citations_name_the_page_in_the_repository(self) -> None:
+        """Code and tests cite the protocol as docs/protocol.md, never a file outside the clone."""
+        bare = re.compile(r"(?<![/\w])protocol\.md")
+        offenders = [
+            str(path.relative_to(ROOT))
+            for path in files_citing_the_protocol()
+            if path.suffix == ".py" and bare.search(path.read_text(encoding="utf-8"))
+        ]
+        assert offenders == []
+
+    def test_cited_sections_exist(self) -> None:
+        """Every §n cited next to the protocol (or in the page itself) is a section of the page."""
+        sections = set(SECTION_HEADING.findall(PROTOCOL.read_text(encoding="utf-8")))
+        assert {"2.3", "3.1", "7"} <= sections
+        missing = {
+            f"{path.relative_to(ROOT)}: §{number}"
+            for path in files_citing_the_protocol()
+            for match in SECTION_CITATION.finditer(path.read_text(encoding="utf-8"))
+            for number in (match["first"], match["last"])
+            if number is not None and number not in sections
+        }
+        assert missing == set()
+
+    def test_every_page_is_in_the_nav(self) -> None:
+        """Each Markdown page under docs/ is reachable from the mkdocs navigation."""
+        yaml = pytest.importorskip("yaml")
+        config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+        pages = {str(page.relative_to(DOCS)) for page in doc_pages()}
+        assert "protocol.md" in pages
+        assert pages - nav_pages(config["nav"]) == set()

@@ -317,6 +317,30 @@ class TestReadme:
         )
         assert found.stdout.split() == [fresh_gateway.ext_key]
 
+    def test_the_run_commands_use_the_virtualenv(self):
+        """The quick start activates .venv first, where make install puts soajs and uvicorn."""
+        commands = readme_block("bash", "soajs gateway --config").splitlines()
+        assert commands[0].startswith("source .venv/bin/activate ")
+        installed = readme_block("bash", "make install")
+        assert installed.index("make install") < installed.index("source .venv/bin/activate")
+        scripts = Path(sys.executable).parent
+        assert (scripts / "soajs").exists()
+        assert (scripts / "uvicorn").exists()
+
+    def test_install_works_from_a_clone_until_published(self):
+        """Install commands run from the clone; the index form is marked as not published yet."""
+        clone = readme_block("bash", "git clone")
+        assert "cd soajs-python" in clone
+        assert "soajs-python[" not in readme_block("bash", "pip install '.[fastapi]'")
+        paragraphs = README.read_text(encoding="utf-8").split("\n\n")
+        from_index = [
+            paragraph
+            for paragraph in paragraphs
+            if re.search(r"pip install '?soajs-python", paragraph)
+        ]
+        assert from_index, "the index form (pip install 'soajs-python[...]') is kept"
+        assert all("Once the package is published" in paragraph for paragraph in from_index)
+
     @pytest.mark.usefixtures("no_soajs_env")
     def test_seed_api_block_runs(self, example_gateway, monkeypatch):
         """The README's seed API block serves the tenant from a gateway-shaped header."""

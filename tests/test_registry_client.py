@@ -40,6 +40,12 @@ def hello_reply() -> dict[str, Any]:
     return load(CAPTURED / "getRegistry.dev.hello.after-register.response.json")
 
 
+def data_port_reply() -> dict[str, Any]:
+    """What a real gateway's data port answers for a path naming no service (error 130)."""
+    body: dict[str, Any] = load(CAPTURED / "gateway-responses.json")["unknown-service.get"]["body"]
+    return body
+
+
 class TestFetch:
     @pytest.mark.parametrize("path", REGISTRY_FILES, ids=lambda path: path.name)
     def test_every_recorded_reply_loads(
@@ -170,6 +176,25 @@ class TestFetch:
         with pytest.raises(GatewayUnavailable, match=f"HTTP {status}") as caught:
             client.fetch("dev", "hello")
         assert caught.value.url == f"{base_url(maintenance_server)}/getRegistry"
+        assert caught.value.status_code == status
+        assert ("data port" in str(caught.value)) is (status == 404)
+
+    def test_a_404_names_the_maintenance_address_to_try(
+        self, maintenance_server: HTTPServer, client: RegistryClient
+    ) -> None:
+        """A 404 (the data port's unknown-service reply) suggests the port + maintenanceInc."""
+        maintenance_server.expect_request("/getRegistry").respond_with_json(
+            data_port_reply(), status=404
+        )
+        with pytest.raises(GatewayUnavailable) as caught:
+            client.fetch("dev", "hello")
+        message = str(caught.value)
+        assert "this looks like the gateway's data port" in message
+        assert "maintenanceInc" in message
+        if maintenance_server.port + 1000 <= 65535:
+            assert message.endswith(
+                f"SOAJS_REGISTRY_API=127.0.0.1:{maintenance_server.port + 1000}"
+            )
 
     def test_closed_port_is_unavailable(self, closed_port: int) -> None:
         """A refused connection raises GatewayUnavailable naming the URL and the setting."""

@@ -1,6 +1,6 @@
 """Build the ``soajsinjectobj`` header exactly as the real gateway does (``mw/mt``).
 
-Key order, optional blocks and value encodings follow ``protocol.md`` §4 and the captured
+Key order, optional blocks and value encodings follow ``docs/protocol.md`` §4 and the captured
 headers in ``tests/fixtures/captured/soajsinjectobj.*.json``.
 """
 

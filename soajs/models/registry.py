@@ -1,4 +1,4 @@
-"""The ``data`` object of the gateway's ``GET /getRegistry`` reply (protocol.md §2.3-2.5).
+"""The ``data`` object of the gateway's ``GET /getRegistry`` reply (docs/protocol.md §2.3-2.5).
 
 The models are lenient: everything the gateway may leave out or send as ``null`` is optional, and
 unknown keys are kept (``model_extra``). Python names are snake_case; the wire names are aliases,
@@ -115,7 +115,7 @@ class RegistryLocation(WireModel):
 
 
 class Database(WireModel):
-    """A ``coreDB`` or ``tenantMetaDB`` entry (protocol.md §2.4).
+    """A ``coreDB`` or ``tenantMetaDB`` entry (docs/protocol.md §2.4).
 
     Cluster-backed entries carry every key of the cluster's config as an unknown key; only the
     identifying fields ``name``, ``prefix`` and ``cluster`` appear in ``repr()``.
@@ -159,7 +159,7 @@ class AwarenessConfig(WireModel):
         """Registry reload interval in ms, or ``None`` when neither key holds a positive number.
 
         Reads ``autoReloadRegistry`` and falls back to ``autoRelaodRegistry``, the misspelled key
-        that real registries carry (protocol.md §7).
+        that real registries carry (docs/protocol.md §7).
         """
         for value in (self.auto_reload_registry, self.auto_relaod_registry):
             if value is not None and value > 0:
@@ -265,7 +265,7 @@ class Service(WireModel):
     """A ``services`` entry.
 
     With ``type=service`` the gateway sends the full entry only for ``controller``; the
-    requester's own entry is just ``{group, port}`` (protocol.md §2.5).
+    requester's own entry is just ``{group, port}`` (docs/protocol.md §2.5).
     """
 
     name: str | None = None

@@ -5,7 +5,7 @@ Field names are snake_case; the gateway's wire names (``subType``, ``urac_Profil
 of a Node SOAJS service: its ``serviceName``, ``serviceGroup``, ``servicePort`` and
 ``serviceVersion`` are ``name``, ``group``, ``port`` and ``version``, and its console-only keys
 (:data:`NODE_ONLY_KEYS`) are read and ignored. One field given under two spellings is an error
-naming both. The rules are the ones the real gateway needs (protocol.md §8.3), stricter than
+naming both. The rules are the ones the real gateway needs (docs/protocol.md §8.3), stricter than
 upstream where upstream lets broken values through and looser where upstream rejects real ones
 (groups with spaces):
 
@@ -22,7 +22,7 @@ upstream where upstream lets broken values through and looser where upstream rej
 
 Unknown keys are refused so a typo (``extkeyRequired``) cannot silently drop a flag.
 
-How a configuration file is read (protocol.md §8) lives here, in :meth:`Config.from_file`; the
+How a configuration file is read (docs/protocol.md §8) lives here, in :meth:`Config.from_file`; the
 ``soajs config validate`` command calls it.
 """
 
@@ -49,7 +49,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from soajs.errors import ConfigValidationError
+from soajs.errors import ConfigValidationError, missing_extra_message
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -71,7 +71,7 @@ NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
 VERSION_PATTERN = re.compile(r"^\d+(?:\.\d+)?$")
 MAINTENANCE_PORT_TYPES = ("maintenance", "inherit")
 
-# How a Node SOAJS service's soa.json/config.js spells the four identity fields (protocol.md §8.1).
+# How a Node service's soa.json/config.js spells the four identity fields (docs/protocol.md §8.1).
 NODE_SPELLINGS = {
     "name": "serviceName",
     "group": "serviceGroup",
@@ -80,7 +80,7 @@ NODE_SPELLINGS = {
 }
 # Keys of a Node soa.json/config.js that describe the service to the SOAJS console or to the Node
 # framework itself (catalogue tab, swagger, error codes, input schema). The gateway never reads
-# them from a registration (protocol.md §3.1), so they are accepted and dropped.
+# them from a registration (docs/protocol.md §3.1), so they are accepted and dropped.
 NODE_ONLY_KEYS = frozenset(
     {
         "attributes",
@@ -469,9 +469,8 @@ def _load_yaml(text: str, file: Path) -> Any:
     try:
         import yaml
     except ImportError:
-        raise ConfigValidationError(
-            f"{file}: reading YAML needs PyYAML (pip install pyyaml), or use a JSON file"
-        ) from None
+        hint = missing_extra_message(f"{file}: reading YAML", "PyYAML", "gateway")
+        raise ConfigValidationError(f"{hint} (or pip install pyyaml), or use a JSON file") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -36,6 +36,9 @@ STOP_POLL_INTERVAL = 0.05
 # The stop event of the calls made by this thread (see RegistryClient.stop_when).
 _STOP_EVENT: ContextVar[threading.Event | None] = ContextVar("soajs_registry_stop", default=None)
 
+# The gateway's default serviceConfig.ports.maintenanceInc: maintenance port minus data port.
+_MAINTENANCE_INC = 1000
+
 
 class RegistryClient:
     """Talks to the gateway maintenance API (``SOAJS_REGISTRY_API``, e.g. port 5000).
@@ -244,9 +247,11 @@ class RegistryClient:
             with self._client().stream(
                 method, url, timeout=timeout, extensions={"trace": call.trace}, **options
             ) as response:
-                if response.status_code >= 400:
+                status = response.status_code
+                if status >= 400:
+                    hint = f": {self._data_port_hint()}" if status == 404 else ""
                     raise GatewayUnavailable(
-                        f"{method} {url} answered HTTP {response.status_code}", url=url
+                        f"{method} {url} answered HTTP {status}{hint}", url=url, status_code=status
                     )
                 body = self._read(response, call)
         except httpx.TimeoutException as exc:
@@ -282,6 +287,18 @@ class RegistryClient:
                 raise call.too_large(limit, f"more than {limit} bytes")
             call.check()
         return bytes(body)
+
+    def _data_port_hint(self) -> str:
+        """Explain a 404: the maintenance API answers every path, a gateway's data port does not."""
+        address = httpx.URL(self.base_url)
+        hint = (
+            "this looks like the gateway's data port; the maintenance API listens on the data "
+            "port + maintenanceInc (1000 by default)"
+        )
+        if address.port is None or address.port + _MAINTENANCE_INC > 65535:
+            return hint
+        host = f"[{address.host}]" if ":" in address.host else address.host
+        return f"{hint}: try SOAJS_REGISTRY_API={host}:{address.port + _MAINTENANCE_INC}"
 
 
 class _Call:

@@ -50,7 +50,7 @@ __all__ = [
 
 logger = logging.getLogger("soajs.registry")
 
-# Every /getRegistry call starts another health-check loop inside the gateway (protocol.md §7),
+# Every /getRegistry call starts another health-check loop inside the gateway (docs/protocol.md §7),
 # so nothing polls faster than this, whatever the registry says. Seconds; tests lower it.
 MIN_RELOAD_INTERVAL = 1.0
 # Used when the registry sets no positive interval (Go and upstream Python do the same).

@@ -107,6 +107,20 @@ class TestRegistryShow:
         assert result.exit_code == 3
         assert "unreachable" in result.output
 
+    def test_the_data_port_is_named_with_the_address_to_try(self, runner, httpserver):
+        """A 404 for /getRegistry exits 1 saying it is the data port and which address to use."""
+        httpserver.expect_request("/getRegistry").respond_with_json(
+            {"result": False, "errors": {"codes": [130], "details": [{"code": 130}]}}, status=404
+        )
+        env = {"SOAJS_REGISTRY_API": f"127.0.0.1:{httpserver.port}"}
+        result = runner.invoke(main, ["registry", "show"], env=env)
+        assert result.exit_code == 1
+        assert "unreachable" not in result.output
+        assert "this looks like the gateway's data port" in result.output
+        assert "port + maintenanceInc" in result.output
+        if httpserver.port + 1000 <= 65535:
+            assert f"SOAJS_REGISTRY_API=127.0.0.1:{httpserver.port + 1000}" in result.output
+
     def test_missing_settings_exit_1(self, runner):
         """Without SOAJS_REGISTRY_API the command explains what to set and exits 1."""
         result = runner.invoke(main, ["registry", "show"])
@@ -172,3 +186,42 @@ class TestGatewayCommand:
                     process.kill()
         assert process.returncode == 0
         assert "SOAJS_REGISTRY_API=127.0.0.1:" in out
+
+
+def run_cli_without(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the soajs command in a fresh interpreter where ``module`` cannot be imported."""
+    program = f"import sys; sys.modules[{module!r}] = None; from soajs.cli import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", program, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+class TestMissingExtra:
+    @pytest.mark.parametrize(
+        ("module", "shown"),
+        [("yaml", "PyYAML"), ("starlette", "Starlette"), ("uvicorn", "uvicorn")],
+    )
+    def test_gateway_without_the_extra_says_what_to_install(self, module, shown):
+        """Without a module of the gateway extra, `soajs gateway` names the extra and exits 1."""
+        result = run_cli_without(module, "gateway", "--config", str(EXAMPLE), "--port", "0")
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stderr.strip() == (
+            f"error: soajs gateway needs {shown}, which is not installed: "
+            "pip install 'soajs-python[gateway]'"
+        )
+
+    def test_config_validate_gives_the_same_advice(self, tmp_path):
+        """`config validate` on YAML without PyYAML names the same extra, and exits 1."""
+        path = tmp_path / "service.yaml"
+        path.write_text("name: hello\n")
+        result = run_cli_without("yaml", "config", "validate", str(path))
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert "needs PyYAML, which is not installed: pip install 'soajs-python[gateway]'" in (
+            result.stderr
+        )
