@@ -198,15 +198,17 @@ class ServiceConnector:
     ) -> ConnectResponse:
         """Address a call to ``service_name`` (the gateway itself when it is empty).
 
-        Versions are compared as soajs core compares them: exact string equality, so ``"1"``
-        matches neither ``"1.0"`` nor an interConnect entry whose version is the number ``1``,
-        and an entry whose version is ``null`` never matches (the call goes through the gateway).
+        Versions are compared as soajs core compares them (``===``): ``"1"`` matches neither
+        ``"1.0"`` nor an interConnect entry whose version is the number ``1``. A call without a
+        version goes direct to the entry whose ``version`` equals its ``latest``, which includes
+        an entry whose ``version`` is ``null`` (the target configured none) and one with
+        neither key; a call with a version never matches a ``null`` entry.
 
         Raises:
-            ConnectError: There is no request context, or it has no gateway address
-                (``awareness``) and the service is not a mesh target, or a header to send
-                (``key``, ``access_token``, a trace header) holds a control character or text
-                beyond Latin-1; the message names the header, never its value.
+            ConnectError: There is no request context, its ``awareness`` has no ``host``, the
+                call goes through the gateway and ``awareness`` has no ``port``, or a header to
+                send (``key``, ``access_token``, a trace header) holds a control character or
+                text beyond Latin-1; the message names the header, never its value.
         """
         try:
             return self._responses[service_name][version]
@@ -304,10 +306,12 @@ class ServiceConnector:
                 f"cannot address {_describe(service_name)}: {self._no_context_reason}"
             )
         awareness = context.awareness
-        if awareness is None:
+        # soajs core answers nothing (not even a mesh target) when awareness has no host.
+        if awareness is None or not awareness.host:
             raise ConnectError(
                 f"cannot address {_describe(service_name)}: the request's soajsinjectobj header "
-                "has no 'awareness' (the gateway adds it only when it has a healthy gateway host)"
+                "has no 'awareness.host' (the gateway adds awareness only when it has a healthy "
+                "gateway host)"
             )
         if service_name:
             for item in awareness.inter_connect:
@@ -417,13 +421,33 @@ def _origin_of(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port
 
 
+_ABSENT: Any = object()
+"""JavaScript's ``undefined``: a key the interConnect entry does not have."""
+
+
 def _is_mesh_match(item: InterConnect, version: str | None) -> bool:
-    # soajs core: (!version && item.version === item.latest) || version === item.version
-    if item.version is None or not item.host or item.port is None:
+    """Tell whether ``item`` is the mesh target, as soajs core's ``connect`` decides.
+
+    soajs core: ``(!version && item.version === item.latest) || version === item.version``.
+    A call without a version is JavaScript's ``null``; a missing key is ``undefined``, which
+    equals only itself. An entry without a host or port cannot be called and is passed over.
+    """
+    if not item.host or item.port is None:
         return False
-    if version:
-        return item.version == version
-    return item.version == item.latest
+    item_version = item.version if item.has_version else _ABSENT
+    if not version and _js_strict_equal(item_version, item.latest if item.has_latest else _ABSENT):
+        return True
+    return _js_strict_equal(version, item_version)
+
+
+def _js_strict_equal(left: object, right: object) -> bool:
+    """JavaScript's ``===`` on JSON scalars: ``null``/``undefined`` only equal themselves, and
+    text never equals a number."""
+    if left is None or right is None or left is _ABSENT or right is _ABSENT:
+        return left is right
+    if isinstance(left, str) is not isinstance(right, str):
+        return False
+    return left == right
 
 
 def _forwarded_header(context: ContextData) -> str:

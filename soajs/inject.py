@@ -8,15 +8,16 @@ once, when :mod:`soajs.models.context` is imported.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, from_json
 
 from soajs.errors import InjectHeaderError
-from soajs.models.context import _RAW_HEADER, ContextData, _set_private
+from soajs.models.context import _RAW_HEADER, _TENANT_LINKS, ContextData, _set_private
 
 __all__ = ["DEFAULT_MAX_SIZE", "HEADER_NAME", "parse_inject_header"]
 
@@ -30,6 +31,10 @@ _validate_json = ContextData.__pydantic_validator__.validate_json
 _NOT_AN_OBJECT: Final = frozenset({"model_type", "model_attributes_type", "dict_type"})
 _MAX_REPORTED_ERRORS: Final = 3
 _CACHED_NAME_SIZE: Final = 128
+# What soajs core needs for a context (mw/service/index.js): tenant, key, application.package.
+_CONTEXT_KEYS: Final = ("tenant", "key", "application")
+# decodeURIComponent throws (and soajs core keeps the name as sent) on any broken escape.
+_BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE) -> ContextData:
@@ -45,9 +50,12 @@ def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE)
         ``urac.first_name``/``last_name`` are percent-decoded.
 
     Raises:
-        InjectHeaderError: ``code`` is ``"missing"`` (empty), ``"too_large"``, ``"malformed"``
-            (not Latin-1, not JSON, or not a JSON object) or ``"invalid"`` (a JSON object that is
-            not the gateway's shape). Messages never quote the header, which carries keys.
+        InjectHeaderError: ``code`` is ``"missing"`` (empty, or an object that soajs core gives
+            no context: no truthy ``tenant``, ``key`` or ``application.package``),
+            ``"too_large"``, ``"malformed"`` (not Latin-1, not JSON as Node's ``JSON.parse``
+            reads it, so no ``NaN``/``Infinity``, or not a JSON object) or ``"invalid"`` (a
+            ``tenant`` without text ``id`` and ``code``, or ``tenant``/``key``/``application``
+            that are not objects). Messages never quote the header, which carries keys.
     """
     if type(value) is bytes:
         # What servers hand over: validated as it is when ASCII (pydantic-core reads UTF-8, which
@@ -71,7 +79,11 @@ def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE)
     except ValidationError as exc:
         if not raw.decode("latin-1").strip():
             raise InjectHeaderError("the soajsinjectobj header is empty", code="missing") from None
-        raise _describe(exc) from None
+        if _may_hold_nan(raw):
+            _refuse_nan(source)
+        raise _describe(exc, source) from None
+    if _may_hold_nan(raw):
+        _refuse_nan(source)
     urac = context.urac
     if urac is not None:
         # Checked inline: a validator would cost every header a Python call; few names need it.
@@ -81,8 +93,12 @@ def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE)
             fields["first_name"] = _percent_decode(urac.first_name)
         if "%" in urac.last_name:
             fields["last_name"] = _percent_decode(urac.last_name)
-    # attach_raw_header inlined: a function call is a measurable share of this path.
+    # attach_raw_header and link_tenant inlined: a function call is a measurable share here.
     _set_private(context, {_RAW_HEADER: raw})
+    fields = context.__dict__
+    _set_private(
+        fields["tenant"], {_TENANT_LINKS: (fields["key"], fields["application"], fields["package"])}
+    )
     return context
 
 
@@ -102,6 +118,8 @@ def _percent_decode(value: str) -> str:
 
 
 def _percent_decode_uncached(value: str) -> str:
+    if _BROKEN_ESCAPE.search(value):
+        return value
     try:
         return unquote_to_bytes(value).decode("utf-8")
     except UnicodeDecodeError:
@@ -134,7 +152,58 @@ def _is_latin1(text: str) -> bool:
     return True
 
 
-def _describe(exc: ValidationError) -> InjectHeaderError:
+def _may_hold_nan(raw: bytes) -> bool:
+    """Tell whether ``raw`` may hold ``NaN`` or ``Infinity``, which pydantic-core reads.
+
+    Two ``memchr`` scans rule most headers out; a capital ``N`` or ``I`` is then looked at.
+    """
+    find = raw.find
+    at = find(b"N")
+    while at >= 0:
+        if raw.startswith(b"aN", at + 1):
+            return True
+        at = find(b"N", at + 1)
+    at = find(b"I")
+    while at >= 0:
+        if raw.startswith(b"nfinity", at + 1):
+            return True
+        at = find(b"I", at + 1)
+    return False
+
+
+def _refuse_nan(source: bytes | str) -> None:
+    """Refuse ``NaN``/``Infinity`` outside strings: Node's ``JSON.parse`` does."""
+    try:
+        from_json(source, allow_inf_nan=False)
+    except ValueError:
+        raise InjectHeaderError(
+            "the soajsinjectobj header is not valid JSON (NaN and Infinity are not JSON)",
+            code="malformed",
+        ) from None
+
+
+def _gives_no_context(source: bytes | str) -> bool:
+    """Tell whether soajs core would give this JSON object no context at all."""
+    try:
+        data: Any = from_json(source)
+    except ValueError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    if not all(_truthy(data.get(name)) for name in _CONTEXT_KEYS):
+        return True
+    # A truthy application that is not an object has no package either.
+    application = data["application"]
+    return not isinstance(application, dict) or not _truthy(application.get("package"))
+
+
+def _truthy(value: object) -> bool:
+    """JavaScript's truthiness of a JSON value (``{}`` and ``[]`` are true, ``0`` is not)."""
+    # NaN never gets here: it is refused before.
+    return isinstance(value, dict | list) or bool(value)
+
+
+def _describe(exc: ValidationError, source: bytes | str) -> InjectHeaderError:
     """Turn a validation failure into an error naming the fields, never their values."""
     errors = exc.errors(include_url=False, include_context=False, include_input=False)
     first = errors[0] if errors else None
@@ -144,6 +213,12 @@ def _describe(exc: ValidationError) -> InjectHeaderError:
         )
     if first is not None and not first["loc"] and first["type"] in _NOT_AN_OBJECT:
         return InjectHeaderError("the soajsinjectobj header is not a JSON object", code="malformed")
+    if _gives_no_context(source):
+        return InjectHeaderError(
+            "the soajsinjectobj header gives no context: soajs core needs a tenant, a key and "
+            "an application.package",
+            code="missing",
+        )
     problems = "; ".join(_problem(error) for error in errors[:_MAX_REPORTED_ERRORS])
     if len(errors) > _MAX_REPORTED_ERRORS:
         problems += f"; and {len(errors) - _MAX_REPORTED_ERRORS} more"

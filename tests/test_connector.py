@@ -59,6 +59,11 @@ def target(name: str, version: Any, latest: Any = "1", port: int = 4100) -> dict
     return {"name": name, "version": version, "host": "10.0.0.7", "port": port, "latest": latest}
 
 
+def without(item: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """``item`` without ``keys``: JavaScript's ``undefined`` rather than ``null``."""
+    return {key: value for key, value in item.items() if key not in keys}
+
+
 def registry_named(gateway_name: str | None) -> SimpleNamespace:
     """A registry source whose gateway entry (``services.controller``) has this name."""
     services = {"controller": SimpleNamespace(name=gateway_name, port=4000)}
@@ -219,9 +224,19 @@ class TestMesh:
             (target("hello", "1", latest="2"), "1", True),
             (target("hello", "1", latest="1"), "2", False),
             (target("hello", "1", latest="1"), "1.0", False),
-            (target("hello", None, latest=None), None, False),
-            (target("hello", None, latest="1"), None, False),
+            (target("hello", None, latest=None), None, True),
+            (target("hello", None, latest="1"), None, True),
             (target("hello", None, latest="1"), "1", False),
+            (target("hello", None, latest=None), "1", False),
+            (without(target("hello", None), "version"), None, False),
+            (without(target("hello", None), "version"), "1", False),
+            (without(target("hello", None), "version", "latest"), None, True),
+            (without(target("hello", None), "version", "latest"), "1", False),
+            (without(target("hello", "1"), "latest"), None, False),
+            (without(target("hello", "1"), "latest"), "1", True),
+            (target("hello", "1", latest="1"), "", True),
+            (target("hello", None, latest=None), "", True),
+            (target("hello", None, latest="1"), "", False),
             (target("hello", 1, latest="1"), None, False),
             (target("hello", 1, latest="1"), "1", False),
             (target("hello", "1", latest=None), None, False),
@@ -274,9 +289,15 @@ class TestMesh:
         assert forwarded.isascii()
         assert parse_inject_header(forwarded).model_dump() == context.model_dump()
 
-    def test_mesh_works_without_gateway_host(self) -> None:
-        """A mesh target is reachable even when the header has no gateway host."""
+    def test_no_gateway_host_no_mesh_either(self) -> None:
+        """Without awareness.host soajs core answers nothing, mesh target or not: ConnectError."""
         context = context_with({"port": 4000, "interConnect": [target("hello", "1")]})
+        with pytest.raises(ConnectError, match=r"awareness\.host"):
+            ServiceConnector(context).connect("hello")
+
+    def test_mesh_works_without_gateway_port(self) -> None:
+        """A mesh target needs the gateway host but not its port."""
+        context = context_with({"host": "gw", "interConnect": [target("hello", "1")]})
         assert ServiceConnector(context).connect("hello").host == "10.0.0.7:4100"
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from inject_headers import HEADERS, SECURE_URAC_JWT, expected_wire_dict
+from pydantic import ValidationError
 
 from soajs.errors import InjectHeaderError
 from soajs.inject import DEFAULT_MAX_SIZE, HEADER_NAME, parse_inject_header
-from soajs.models.context import ContextData
+from soajs.models.context import ContextData, Tenant
 
 MINIMAL: dict[str, Any] = {
     "tenant": {"id": "t1", "code": "TTEN"},
@@ -256,6 +259,162 @@ class TestLenientShapes:
         assert context.tenant.roaming is not None
         assert context.tenant.roaming.t_id == "t9"
 
+    def test_key_without_ekey(self) -> None:
+        """A key without eKey gives a context (soajs core's only test is a truthy key)."""
+        context = parse_inject_header(header(key={"iKey": "i"}))
+        assert (context.key.i_key, context.key.e_key, context.key.config) == ("i", None, {})
+
+    def test_empty_key_object(self) -> None:
+        """An empty key object is truthy in JavaScript: still a context."""
+        assert parse_inject_header(header(key={})).key.i_key is None
+
+    @pytest.mark.parametrize(
+        ("sent", "read"), [(5, "5"), (0, "0"), (-7, "-7"), ("0", "0"), (2.5, "2.5")]
+    )
+    def test_numeric_tenant_id_and_code_read_as_text(self, sent: object, read: str) -> None:
+        """Ids and codes that arrive as numbers are their text, as String(x) gives in Node."""
+        context = parse_inject_header(header(tenant={"id": sent, "code": sent}))
+        assert (context.tenant.id, context.tenant.code) == (read, read)
+
+    def test_numeric_ids_elsewhere_read_as_text(self) -> None:
+        """appId, product and urac._id given as numbers read as text too."""
+        urac = {"_id": 42, "username": 7}
+        application = {"package": "P", "product": 3, "appId": 9}
+        context = parse_inject_header(header(application=application, urac=urac))
+        assert (context.application.product, context.application.app_id) == ("3", "9")
+        assert context.urac is not None
+        assert (context.urac.id, context.urac.username) == ("42", "7")
+
+    @pytest.mark.parametrize("urac", [{"_id": "u1"}, {"username": "n"}, {}, {"email": "e@x"}])
+    def test_urac_without_username_or_email(self, urac: dict[str, Any]) -> None:
+        """A urac without username or email (or anything) still gives a context."""
+        context = parse_inject_header(header(urac=urac))
+        assert context.urac is not None
+        assert context.urac.username == urac.get("username")
+        assert context.urac.email == urac.get("email")
+
+    def test_object_device(self) -> None:
+        """An object device is kept as sent."""
+        context = parse_inject_header(header(device={"ua": "curl", "os": "linux"}))
+        assert context.device == {"ua": "curl", "os": "linux"}
+
+    @pytest.mark.parametrize(
+        ("changes", "field", "read"),
+        [
+            ({"geo": "127.0.0.1"}, "geo", None),
+            ({"geo": {"ip": {"v4": "1"}}}, "geo.ip", None),
+            ({"geo": {"ip": 5}}, "geo.ip", "5"),
+            ({"device": ["curl"]}, "device", None),
+            ({"param": "x"}, "param", None),
+            ({"param": {"urac_Profile": "yes"}}, "param.urac_profile", None),
+            ({"param": {"urac_ACL": 1}}, "param.urac_acl", None),
+            ({"package": "P"}, "package.acl", None),
+            ({"urac": "zoe"}, "urac", None),
+            ({"urac": {"_id": "u", "tenant": "t"}}, "urac.tenant.id", None),
+            ({"urac": {"_id": "u", "groups": [{"code": "g"}]}}, "urac.groups", None),
+            ({"urac": {"_id": "u", "socialLogin": 1}}, "urac.social_login", None),
+            ({"urac": {"_id": "u", "firstName": {"x": 1}}}, "urac.first_name", ""),
+            ({"tenant": {"id": "t", "code": "C", "locked": "no"}}, "tenant.locked", None),
+            ({"tenant": {"id": "t", "code": "C", "main": []}}, "tenant.main", None),
+            ({"tenant": {"id": "t", "code": "C", "name": {"en": "x"}}}, "tenant.name", None),
+            ({"key": {"iKey": "i", "config": [1]}}, "key.config", {}),
+            ({"awareness": {"host": "h", "port": "not-a-port"}}, "awareness.port", None),
+            ({"awareness": {"host": "h", "port": "4000"}}, "awareness.port", 4000),
+            ({"awareness": {"host": "h", "interConnect": "urac"}}, "awareness.inter_connect", []),
+        ],
+    )
+    def test_unknown_shapes_in_rarely_read_fields(
+        self, changes: dict[str, Any], field: str, read: object
+    ) -> None:
+        """A rarely read field in an unknown shape reads as its default; the context stays."""
+        value: Any = parse_inject_header(header(**changes))
+        for part in field.split("."):
+            value = getattr(value, part)
+        assert value == read
+
+    def test_unreadable_interconnect_entries_are_left_out(self) -> None:
+        """interConnect entries that are not objects with a text name are dropped, not fatal."""
+        entries = [None, "urac", {"name": 5}, {"version": "1"}, {"name": "ok", "version": True}]
+        entries.append({"name": "urac", "version": "1", "host": "h", "port": 1})
+        awareness = {"host": "h", "port": 4000, "interConnect": entries}
+        context = parse_inject_header(header(awareness=awareness))
+        assert context.awareness is not None
+        assert [item.name for item in context.awareness.inter_connect] == ["urac"]
+
+    def test_interconnect_records_null_and_missing_versions(self) -> None:
+        """An entry records whether version and latest were sent, null included."""
+        entries = [{"name": "a", "version": None}, {"name": "b", "latest": "1"}, {"name": "c"}]
+        awareness = {"host": "h", "port": 4000, "interConnect": entries}
+        context = parse_inject_header(header(awareness=awareness))
+        assert context.awareness is not None
+        seen = [(i.has_version, i.has_latest) for i in context.awareness.inter_connect]
+        assert seen == [(True, False), (False, True), (False, False)]
+
+
+class TestSoajsShape:
+    def test_tenant_key_is_the_context_key(self) -> None:
+        """context.tenant.key is context.key: i_key, e_key and config, no copy."""
+        context = parse_inject_header(HEADERS[SECURE_URAC_JWT])
+        assert context.tenant.key is context.key
+        assert context.tenant.key.i_key == context.key.i_key
+        assert context.tenant.key.e_key == context.key.e_key
+        assert context.tenant.key.config is context.services_config
+
+    def test_tenant_application_reads_application_and_package(self) -> None:
+        """context.tenant.application has the seed's names over application and package."""
+        acl = {"hello": {"1": {"access": False}}}
+        context = parse_inject_header(
+            header(
+                application={"product": "P", "package": "P_B", "appId": "a1", "acl": {"x": 1}},
+                package={"acl": acl, "acl_all_env": {"dev": acl}},
+            )
+        )
+        application = context.tenant.application
+        assert (application.product, application.package, application.app_id) == ("P", "P_B", "a1")
+        assert application.acl == {"x": 1}
+        assert application.acl_all_env is None
+        assert application.package_acl is context.package.acl
+        assert application.package_acl_all_env == {"dev": acl}
+
+    def test_falsy_acl_reads_as_none_like_soajs_core(self) -> None:
+        """soajs core turns a falsy acl into null; so does the tenant.application view."""
+        context = parse_inject_header(header(application={"package": "P", "acl": ""}))
+        assert context.application.acl == ""
+        assert context.tenant.application.acl is None
+
+    def test_soajs_paths_are_read_only(self) -> None:
+        """The SOAJS paths cannot be assigned, and neither can the objects they share."""
+        context = parse_inject_header(header())
+        with pytest.raises(AttributeError):
+            context.tenant.key = context.key  # type: ignore[misc]
+        with pytest.raises(AttributeError):
+            context.tenant.application.package = "X"  # type: ignore[misc]
+        with pytest.raises(ValidationError):
+            context.key = context.key  # type: ignore[misc]
+
+    def test_contexts_built_in_code_have_the_paths(self) -> None:
+        """ContextData(...), model_validate and model_validate_json link tenant.key too."""
+        data = json.loads(header())
+        for context in (
+            ContextData(**data),
+            ContextData.model_validate(data),
+            ContextData.model_validate_json(header()),
+        ):
+            assert context.tenant.key is context.key
+            assert context.tenant.application.package == "TPROD_BASIC"
+
+    def test_copies_keep_the_paths_on_their_own_objects(self) -> None:
+        """A deep copy's tenant.key is the copy's key, not the original's."""
+        context = parse_inject_header(header())
+        clone = copy.deepcopy(context)
+        assert clone.tenant.key is clone.key
+        assert pickle.loads(pickle.dumps(context)).tenant.key.i_key == "ikey-secret"  # noqa: S301
+
+    def test_a_lone_tenant_says_where_to_look(self) -> None:
+        """A Tenant outside a context has no key path, and the error says where to read it."""
+        with pytest.raises(AttributeError, match=r"context\.key"):
+            _ = Tenant(id="t", code="C").key
+
 
 class TestRejections:
     @pytest.mark.parametrize("value", [b"", "", "   ", None])
@@ -277,32 +436,77 @@ class TestRejections:
     @pytest.mark.parametrize(
         "text",
         [
-            "{}",
-            header(tenant=None),
-            header(key=None),
-            header(application={"product": "P"}),
             header(tenant={"id": "t1"}),
+            header(tenant={"code": "C"}),
+            header(tenant={"id": None, "code": "C"}),
+            header(tenant={"id": {"oid": "t1"}, "code": "C"}),
             header(tenant=1),
-            header(key={"iKey": "i"}),
-            header(awareness={"port": "not-a-port"}),
-            header(urac={"_id": "u1"}),
-            header(device={"ua": "object"}),
-            header(geo={"ip": 5}),
+            header(tenant=["t1"]),
+            header(key="ekey"),
+            header(application={"package": {"code": "P"}}),
+            header(application={"package": True}),
+            header(application={"package": 5}),
         ],
     )
     def test_wrong_shape_is_invalid(self, text: str) -> None:
-        """A JSON object that is not the gateway's shape is 'invalid'."""
+        """A tenant without text id and code, or a non-object tenant or key, is 'invalid'."""
         with pytest.raises(InjectHeaderError) as caught:
             parse_inject_header(text)
         assert caught.value.code == "invalid"
 
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "{}",
+            header(tenant=None),
+            header(key=None),
+            header(application=None),
+            header(application={"product": "P"}),
+            header(application={"package": ""}),
+            header(application={"package": None}),
+            header(application={"package": 0}),
+            header(application="TPROD_BASIC"),
+            header(tenant=False),
+            header(key=0),
+            header(key=""),
+            header(application={"product": "P"}, tenant={"id": "t1"}),
+        ],
+    )
+    def test_no_context_as_soajs_core_decides_is_missing(self, text: str) -> None:
+        """No truthy tenant, key or application.package: no context, like no header ('missing')."""
+        with pytest.raises(InjectHeaderError) as caught:
+            parse_inject_header(text)
+        assert caught.value.code == "missing"
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            header(device=float("nan")),
+            header(tenant={"id": "t1", "code": "C", "profile": {"limit": float("inf")}}),
+            header(geo={"ip": float("-inf")}),
+            '{"tenant":{"id":"t1","code":"C"},"key":NaN,"application":{"package":"P"}}',
+        ],
+    )
+    def test_nan_and_infinity_are_malformed(self, text: str) -> None:
+        """NaN and Infinity, which Node's JSON.parse refuses, make the header malformed."""
+        assert "NaN" in text or "Infinity" in text
+        with pytest.raises(InjectHeaderError) as caught:
+            parse_inject_header(text)
+        assert caught.value.code == "malformed"
+
+    def test_nan_inside_text_is_text(self) -> None:
+        """'NaN' and 'Infinity' inside strings are ordinary text."""
+        context = parse_inject_header(
+            header(device="NaN Infinity", tenant={"id": "N", "code": "I"})
+        )
+        assert context.device == "NaN Infinity"
+
     def test_invalid_message_names_fields_not_values(self) -> None:
         """The message names the failing field and never quotes the header's secrets."""
-        text = header(application={"product": "P"}, tenant={"id": "ekey-secret"})
+        text = header(tenant={"id": "ekey-secret", "name": "secret-name"})
         with pytest.raises(InjectHeaderError) as caught:
             parse_inject_header(text)
         message = str(caught.value)
-        assert "application.package" in message
         assert "tenant.code" in message
         assert "secret" not in message
 
@@ -357,7 +561,7 @@ class TestAnyInput:
     @given(json_values)
     def test_any_json_gives_context_or_inject_error(self, value: object) -> None:
         """Arbitrary JSON documents never raise anything but InjectHeaderError."""
-        assert outcome(json.dumps(value)) in {"context", "malformed", "invalid"}
+        assert outcome(json.dumps(value)) in {"context", "missing", "malformed", "invalid"}
 
     @settings(max_examples=200, deadline=None)
     @given(
@@ -374,4 +578,9 @@ class TestAnyInput:
     )
     def test_any_top_level_fields_give_context_or_inject_error(self, data: dict[str, Any]) -> None:
         """Objects with the gateway's keys but arbitrary values never raise anything else."""
-        assert outcome(json.dumps({**MINIMAL, **data})) in {"context", "invalid"}
+        assert outcome(json.dumps({**MINIMAL, **data})) in {
+            "context",
+            "missing",
+            "malformed",
+            "invalid",
+        }

@@ -1,19 +1,43 @@
 """The ``soajsinjectobj`` header: what the gateway tells a service about each request.
 
-The models are lenient on purpose: every shape the real gateway emits validates (``urac.tenant``
-as ``{id, code}`` or ``{}``, oauth users without ``email``, ``interConnect`` versions that are
-``null`` or numbers, ``geo.ip: null``, no ``tenant.locked``), unknown keys are kept, and only what
-soajs core itself requires is required: ``tenant``, ``key`` and ``application.package``.
+When a header gives a context is decided as soajs core decides it (``mw/service/index.js``):
+``tenant``, ``key`` and ``application.package`` must be present and truthy; everything else is
+read leniently. Numbers where text is expected read as their text (a numeric ``tenant.id`` is
+``"5"``), and a field users rarely read that arrives in an unexpected shape (``geo: "x"``, an
+unreadable ``urac.tenant``) reads as its default instead of losing the whole context. Unknown
+keys are kept. ``tenant.id`` and ``tenant.code`` are the one deliberate exception: they are
+required text, so a tenant without them is refused.
 
-Python names are snake_case; the gateway's names are aliases, so both validate. ``eKey``,
-``iKey`` and the key's config (which may hold passwords) never appear in ``repr()``/``str()``.
+Python names are snake_case; the gateway's names are aliases, so both validate. Key material,
+passwords and per-user configuration (``eKey``, ``iKey``, ``key.config``, ``urac.config``,
+``urac.groupsConfig``, a roaming tenant's ``tenantMetaDB``) never appear in ``repr()``/``str()``,
+and validation errors never quote the input.
+
+Besides the wire's top level (``context.key``, ``context.application``, ``context.package``),
+a parsed context has the SOAJS paths Node services and the seed's models use:
+``context.tenant.key`` (the same :class:`Key`) and ``context.tenant.application`` (a read-only
+:class:`TenantApplication` over the same application and package).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    OnErrorOmit,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
+from pydantic_core import CoreSchema, core_schema
 
 __all__ = [
     "Application",
@@ -25,70 +49,109 @@ __all__ = [
     "Package",
     "Param",
     "Tenant",
+    "TenantApplication",
     "TenantMain",
     "TenantRoaming",
     "Urac",
     "UracSocialLogin",
     "UracTenant",
     "attach_raw_header",
+    "link_tenant",
 ]
 
 _RAW_HEADER = "raw_header"
+_TENANT_LINKS: Final = "soajs_links"
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 """Store a model's private storage (the slot's own setter: no attribute lookup)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _OrDefault:
+    """Field annotation: a value of another shape validates as ``default`` instead of failing.
+
+    It is pydantic-core's own ``on_error="default"``, so reading leniently costs nothing in Python.
+    """
+
+    default: Any = None
+    factory: Callable[[], Any] | None = None
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        if self.factory is not None:
+            return core_schema.with_default_schema(
+                handler(source), default_factory=self.factory, on_error="default"
+            )
+        return core_schema.with_default_schema(
+            handler(source), default=self.default, on_error="default"
+        )
+
+
+_LENIENT = _OrDefault()
+
+Text = Annotated[str | None, _LENIENT]
+"""Text that reads as ``None`` when it is neither text nor a number."""
+
+Flag = Annotated[StrictBool | None, _LENIENT]
+"""A boolean that reads as ``None`` when it is not one (``"no"`` is not read as false)."""
+
+PackageCode = Annotated[StrictStr, StringConstraints(min_length=1)]
+"""``application.package``: soajs core gives no context when it is empty; never a number."""
+
+Version = StrictStr | StrictInt | StrictFloat | None
+"""An interConnect version as sent: text, a number or ``null``; never coerced, because soajs
+core compares versions with ``===``."""
 
 
 class _WireModel(BaseModel):
     """Base of the header models: unknown keys kept, snake_case names and wire aliases."""
 
     # hide_input_in_errors: a refused header's keys must not appear in the error text.
-    model_config = ConfigDict(extra="allow", populate_by_name=True, hide_input_in_errors=True)
+    # coerce_numbers_to_str: soajs core passes a numeric id through; text is what handlers expect.
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+        hide_input_in_errors=True,
+        coerce_numbers_to_str=True,
+    )
 
 
 class TenantMain(_WireModel):
     """The main tenant of a client tenant (``tenant.main``)."""
 
-    id: str | None = None
-    code: str | None = None
+    id: Text = None
+    code: Text = None
 
 
 class TenantRoaming(_WireModel):
     """Where a roaming (sensitive-environment) token came from (``tenant.roaming``)."""
 
-    t_id: str | None = Field(default=None, alias="tId")
-    id: str | None = None
+    t_id: Text = Field(default=None, alias="tId")
+    id: Text = None
     user: Any = None
-    code: str | None = None
+    code: Text = None
     tenant_meta_db: Any = Field(default=None, alias="tenantMetaDB", repr=False)
 
 
-class Tenant(_WireModel):
-    """The tenant that owns the key the caller used (``tenant``)."""
-
-    id: str
-    code: str
-    name: str | None = None
-    locked: bool | None = None
-    type: str | None = None
-    main: TenantMain | None = None
-    profile: Any = None
-    roaming: TenantRoaming | None = None
-
-
 class Key(_WireModel):
-    """The caller's key (``key``): the merged per-service config and the internal/external keys."""
+    """The caller's key (``key``): the merged per-service config and the internal/external keys.
 
-    config: dict[str, Any] = Field(default_factory=dict, repr=False)
-    i_key: str = Field(alias="iKey", repr=False)
-    e_key: str = Field(alias="eKey", repr=False)
+    soajs core gives a context to a key without ``eKey`` (or ``iKey``): they read as ``None``.
+    """
+
+    config: Annotated[dict[str, Any], _OrDefault(factory=dict)] = Field(
+        default_factory=dict, repr=False
+    )
+    i_key: Text = Field(default=None, alias="iKey", repr=False)
+    e_key: Text = Field(default=None, alias="eKey", repr=False)
 
 
 class Application(_WireModel):
     """The product and package the key belongs to (``application``)."""
 
-    product: str | None = None
-    package: str
-    app_id: str | None = Field(default=None, alias="appId")
+    product: Text = None
+    package: PackageCode
+    app_id: Text = Field(default=None, alias="appId")
     acl: Any = None
     acl_all_env: Any = None
 
@@ -100,24 +163,132 @@ class Package(_WireModel):
     acl_all_env: Any = None
 
 
+class TenantApplication:
+    """``context.tenant.application``: the application as soajs core shows it to handlers.
+
+    A read-only view over the context's :class:`Application` and :class:`Package` (nothing is
+    copied): Node's ``req.soajs.tenant.application`` with the seed's snake_case names. As in
+    soajs core, an ``acl`` that is falsy reads as ``None``, and ``package_acl`` /
+    ``package_acl_all_env`` come from the top-level ``package``.
+    """
+
+    __slots__ = ("_application", "_package")
+
+    def __init__(self, application: Application, package: Package) -> None:
+        self._application = application
+        self._package = package
+
+    def __repr__(self) -> str:
+        return f"TenantApplication(product={self.product!r}, package={self.package!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TenantApplication):
+            return NotImplemented
+        return (self._application, self._package) == (other._application, other._package)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def product(self) -> str | None:
+        """The product code (``application.product``)."""
+        return self._application.product
+
+    @property
+    def package(self) -> str:
+        """The package code (``application.package``)."""
+        return self._application.package
+
+    @property
+    def app_id(self) -> str | None:
+        """The application id (``application.appId``)."""
+        return self._application.app_id
+
+    @property
+    def acl(self) -> Any:
+        """The application's ACL for this environment, or ``None``."""
+        return self._application.acl or None
+
+    @property
+    def acl_all_env(self) -> Any:
+        """The application's ACL for every environment, or ``None``."""
+        return self._application.acl_all_env or None
+
+    @property
+    def package_acl(self) -> Any:
+        """The package's ACL for this environment (``package.acl``), or ``None``."""
+        return self._package.acl or None
+
+    @property
+    def package_acl_all_env(self) -> Any:
+        """The package's ACL for every environment (``package.acl_all_env``), or ``None``."""
+        return self._package.acl_all_env or None
+
+
+class Tenant(_WireModel):
+    """The tenant that owns the key the caller used (``tenant``).
+
+    In a :class:`ContextData`, :attr:`key` and :attr:`application` give the SOAJS paths
+    ``context.tenant.key`` and ``context.tenant.application``.
+    """
+
+    id: str
+    code: str
+    name: Text = None
+    locked: Flag = None
+    type: Text = None
+    main: Annotated[TenantMain | None, _LENIENT] = None
+    profile: Any = None
+    roaming: Annotated[TenantRoaming | None, _LENIENT] = None
+
+    @property
+    def key(self) -> Key:
+        """The context's key (``context.key``, the same object), as soajs core's ``tenant.key``.
+
+        Raises:
+            AttributeError: this tenant is not part of a :class:`ContextData`.
+        """
+        return self._links()[0]
+
+    @property
+    def application(self) -> TenantApplication:
+        """The context's application and package ACL, as soajs core's ``tenant.application``.
+
+        Raises:
+            AttributeError: this tenant is not part of a :class:`ContextData`.
+        """
+        _, application, package = self._links()
+        return TenantApplication(application, package)
+
+    def _links(self) -> tuple[Key, Application, Package]:
+        private = self.__pydantic_private__
+        links = private.get(_TENANT_LINKS) if private is not None else None
+        if links is None:
+            raise AttributeError(
+                "this Tenant is not part of a ContextData: read the key and application from "
+                "the context (context.key, context.application)"
+            )
+        found: tuple[Key, Application, Package] = links
+        return found
+
+
 class Geo(_WireModel):
     """Where the request came from (``geo``); ``ip`` may be ``null``."""
 
-    ip: str | None = None
+    ip: Text = None
 
 
 class UracTenant(_WireModel):
     """The logged-in user's tenant (``urac.tenant``): ``{id, code}``, ``{id}`` or ``{}``."""
 
-    id: str | None = None
-    code: str | None = None
+    id: Text = None
+    code: Text = None
 
 
 class UracSocialLogin(_WireModel):
     """How a social-login user signed in (``urac.socialLogin``)."""
 
-    strategy: str | None = None
-    id: str | None = None
+    strategy: Text = None
+    id: Text = None
 
 
 class Urac(_WireModel):
@@ -125,51 +296,75 @@ class Urac(_WireModel):
 
     On the wire ``firstName`` and ``lastName`` are percent-encoded (the gateway's
     ``encodeHeaderValue``); :func:`soajs.inject.parse_inject_header` decodes them, as soajs core
-    does, so here they are plain text.
+    does, so here they are plain text. Every field is optional, as in soajs core (an oauth
+    client user has no ``email``; other tokens may have no ``username``). ``config`` and
+    ``groups_config`` (the user's key configuration) are never shown by ``repr()``.
     """
 
-    id: str = Field(alias="_id")
-    username: str
-    first_name: str = Field(default="", alias="firstName")
-    last_name: str = Field(default="", alias="lastName")
-    email: str | None = None
-    groups: list[str] | None = None
-    tenant: UracTenant = Field(default_factory=UracTenant)
+    id: Text = Field(default=None, alias="_id")
+    username: Text = None
+    first_name: Annotated[str, _OrDefault("")] = Field(default="", alias="firstName")
+    last_name: Annotated[str, _OrDefault("")] = Field(default="", alias="lastName")
+    email: Text = None
+    groups: Annotated[list[str] | None, _LENIENT] = None
+    tenant: Annotated[UracTenant, _OrDefault(factory=UracTenant)] = Field(
+        default_factory=UracTenant
+    )
     profile: Any = None
     acl: Any = None
     acl_all_env: Any = Field(default=None, alias="acl_AllEnv")
-    config: Any = None
-    groups_config: Any = Field(default=None, alias="groupsConfig")
-    social_login: UracSocialLogin | None = Field(default=None, alias="socialLogin")
+    config: Any = Field(default=None, repr=False)
+    groups_config: Any = Field(default=None, alias="groupsConfig", repr=False)
+    social_login: Annotated[UracSocialLogin | None, _LENIENT] = Field(
+        default=None, alias="socialLogin"
+    )
 
 
 class Param(_WireModel):
     """Which user extras the service asked for (``param``); sent together with ``urac``."""
 
-    urac_profile: bool | None = Field(default=None, alias="urac_Profile")
-    urac_acl: bool | None = Field(default=None, alias="urac_ACL")
+    urac_profile: Flag = Field(default=None, alias="urac_Profile")
+    urac_acl: Flag = Field(default=None, alias="urac_ACL")
 
 
 class InterConnect(_WireModel):
     """One configured interConnect target, resolved by the gateway (``awareness.interConnect[]``).
 
-    ``version`` is ``null`` when the service configured none, and a number if it used one.
-    ``host`` has no port; ``latest`` is absent when the gateway does not know it.
+    ``version`` is ``null`` when the service configured none, and a number if it used one;
+    ``latest`` is absent when the gateway does not know it. soajs core tells ``null`` from a
+    missing key when it matches a call, so :attr:`has_version` and :attr:`has_latest` record
+    whether the key was sent. ``host`` has no port. Values are kept as sent (``"1"`` is not
+    ``1``); an entry that is not an object with a text ``name`` is left out of the list.
     """
 
-    name: str
-    version: str | int | float | None = None
-    host: str | None = None
-    port: int | None = None
-    latest: str | None = None
+    # Versions and names are compared with ===: no number may turn into text here.
+    model_config = ConfigDict(coerce_numbers_to_str=False, allow_inf_nan=False)
+
+    name: StrictStr
+    version: Version = None
+    host: Text = None
+    port: Annotated[int | None, _LENIENT] = None
+    latest: Version = None
+
+    @property
+    def has_version(self) -> bool:
+        """Whether the entry has a ``version`` key (``null`` included)."""
+        return "version" in self.__pydantic_fields_set__
+
+    @property
+    def has_latest(self) -> bool:
+        """Whether the entry has a ``latest`` key (``null`` included)."""
+        return "latest" in self.__pydantic_fields_set__
 
 
 class Awareness(_WireModel):
     """The gateway's own address and the resolved interConnect targets (``awareness``)."""
 
-    host: str | None = None
-    port: int | None = None
-    inter_connect: list[InterConnect] = Field(default_factory=list, alias="interConnect")
+    host: Text = None
+    port: Annotated[int | None, _LENIENT] = None
+    inter_connect: Annotated[list[OnErrorOmit[InterConnect]], _OrDefault(factory=list)] = Field(
+        default_factory=list, alias="interConnect"
+    )
 
 
 class ContextData(_WireModel):
@@ -179,15 +374,40 @@ class ContextData(_WireModel):
     :attr:`raw_header`, the header text exactly as received, for verbatim forwarding.
     """
 
-    tenant: Tenant
-    key: Key
-    application: Application
-    package: Package = Field(default_factory=Package)
-    device: str | None = None
-    geo: Geo | None = None
-    urac: Urac | None = None
-    param: Param | None = None
-    awareness: Awareness | None = None
+    # Frozen: context.tenant.key and .application are these same objects, linked at parse time.
+    tenant: Tenant = Field(frozen=True)
+    key: Key = Field(frozen=True)
+    application: Application = Field(frozen=True)
+    package: Annotated[Package, _OrDefault(factory=Package)] = Field(
+        default_factory=Package, frozen=True
+    )
+    device: Annotated[str | dict[str, Any] | None, _LENIENT] = None
+    geo: Annotated[Geo | None, _LENIENT] = None
+    urac: Annotated[Urac | None, _LENIENT] = None
+    param: Annotated[Param | None, _LENIENT] = None
+    awareness: Annotated[Awareness | None, _LENIENT] = None
+
+    def __init__(self, /, **data: Any) -> None:
+        super().__init__(**data)
+        link_tenant(self)
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        """Validate like pydantic, then link ``tenant.key`` and ``tenant.application``."""
+        context = super().model_validate(obj, *args, **kwargs)
+        link_tenant(context)
+        return context
+
+    @classmethod
+    def model_validate_json(cls, json_data: Any, *args: Any, **kwargs: Any) -> Self:
+        """Validate like pydantic, then link ``tenant.key`` and ``tenant.application``.
+
+        Prefer :func:`soajs.inject.parse_inject_header`, which also checks what soajs core
+        checks (Latin-1, ``NaN``, the size) and keeps the raw header for forwarding.
+        """
+        context = super().model_validate_json(json_data, *args, **kwargs)
+        link_tenant(context)
+        return context
 
     @property
     def services_config(self) -> dict[str, Any]:
@@ -202,6 +422,21 @@ class ContextData(_WireModel):
             return ""
         raw = private.get(_RAW_HEADER)
         return raw.decode("latin-1") if isinstance(raw, bytes) else ""
+
+
+def link_tenant(context: ContextData) -> None:
+    """Give ``context.tenant`` its :attr:`Tenant.key` and :attr:`Tenant.application`.
+
+    The parser and the constructors call it; call it yourself only after building a context
+    some other way (``model_construct``).
+    """
+    tenant = context.tenant
+    private = tenant.__pydantic_private__
+    links = (context.key, context.application, context.package)
+    if private is None:
+        _set_private(tenant, {_TENANT_LINKS: links})
+    else:
+        private[_TENANT_LINKS] = links
 
 
 def attach_raw_header(context: ContextData, raw: bytes | str) -> None:
