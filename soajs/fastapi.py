@@ -30,8 +30,10 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, HTTPException, Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from soajs import middleware
 from soajs.asgi import SoajsASGIMiddleware
 from soajs.connector import ServiceConnector
 from soajs.container import ServiceLifecycle, SoajsContainer
@@ -47,6 +49,7 @@ __all__ = [
     "SoajsContext",
     "SoajsOptionalContext",
     "context_rejected_handler",
+    "get_soajs_context",
     "registry_not_loaded_handler",
     "setup_soajs",
     "soajs_connector",
@@ -104,6 +107,16 @@ async def registry_not_loaded_handler(request: Request, exc: Exception) -> Respo
 def soajs_optional_context() -> ContextData | None:
     """Dependency: the request's SOAJS context, or ``None`` when it has none."""
     return current_context()
+
+
+async def get_soajs_context(request: HTTPConnection) -> ContextData | None:
+    """Dependency: ``context: ContextData | None = Depends(get_soajs_context)``.
+
+    The design card's name, with the seed's meaning: the request's context, or ``None`` when it
+    has no usable header (never an error). It is :data:`soajs.middleware.get_soajs_context` as
+    a coroutine, so FastAPI calls it without a trip through its threadpool.
+    """
+    return middleware.get_soajs_context(request)
 
 
 def soajs_context() -> ContextData:

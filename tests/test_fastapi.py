@@ -28,10 +28,12 @@ from soajs.fastapi import (
     SoajsConnector,
     SoajsContext,
     SoajsOptionalContext,
+    get_soajs_context,
     setup_soajs,
     soajs_context,
 )
 from soajs.inject import parse_inject_header
+from soajs.middleware import get_soajs_context as seed_get_soajs_context
 from soajs.models.context import ContextData
 from soajs.models.service_config import Config
 from soajs.registry.manager import RegistryManager
@@ -116,6 +118,81 @@ def client(soajs_container: SoajsContainer) -> Iterator[TestClient]:
         yield test_client
 
 
+def card(context: ContextData | None = Depends(seed_get_soajs_context)) -> dict[str, Any]:  # noqa: B008
+    """The design card's handler, with the seed's import path."""
+    if context is None:
+        return {"context": None}
+    return {"tenant": context.tenant.code, "package": context.tenant.application.package}
+
+
+async def card_async(
+    context: Annotated[ContextData | None, Depends(seed_get_soajs_context)],
+) -> dict[str, Any]:
+    return {"tenant": context.tenant.code if context is not None else None}
+
+
+def fastapi_card(context: ContextData | None = Depends(get_soajs_context)) -> dict[str, Any]:  # noqa: B008
+    """The design card's handler, with soajs.fastapi's import path."""
+    if context is None:
+        return {"context": None}
+    return {"tenant": context.tenant.code, "package": context.tenant.application.package}
+
+
+async def fastapi_card_async(
+    context: Annotated[ContextData | None, Depends(get_soajs_context)],
+) -> dict[str, Any]:
+    return {"tenant": context.tenant.code if context is not None else None}
+
+
+CARD_HANDLERS = {
+    "soajs.middleware": (card, card_async),
+    "soajs.fastapi": (fastapi_card, fastapi_card_async),
+}
+
+
+def design_card_app(import_path: str, container: SoajsContainer) -> FastAPI:
+    """An app written as the design card says: ``Depends(get_soajs_context)``."""
+    app = FastAPI()
+    setup_soajs(app, container)
+    sync_handler, async_handler = CARD_HANDLERS[import_path]
+    app.add_api_route("/card", sync_handler)
+    app.add_api_route("/card-async", async_handler)
+    return app
+
+
+@pytest.mark.parametrize("import_path", sorted(CARD_HANDLERS))
+class TestDesignCardDependency:
+    def test_gives_the_context(
+        self, import_path: str, soajs_container: SoajsContainer, soajs_header: bytes
+    ) -> None:
+        """Depends(get_soajs_context) gives the request's ContextData, not a 422."""
+        with TestClient(design_card_app(import_path, soajs_container)) as client:
+            response = client.get("/card", headers={"soajsinjectobj": soajs_header})
+            assert response.status_code == 200
+            assert response.json()["tenant"] == "TTEN"
+            response = client.get("/card-async", headers={"soajsinjectobj": soajs_header})
+            assert response.json() == {"tenant": "TTEN"}
+
+    @pytest.mark.parametrize("header", [None, b"{not json", b"{}", b'{"tenant": {"id": 1}}'])
+    def test_none_without_a_usable_header(
+        self, import_path: str, soajs_container: SoajsContainer, header: bytes | None
+    ) -> None:
+        """Without a usable header the dependency gives None (the seed's meaning), not an error."""
+        with TestClient(design_card_app(import_path, soajs_container)) as client:
+            headers = {} if header is None else {"soajsinjectobj": header}
+            response = client.get("/card", headers=headers)
+            assert response.status_code == 200
+            assert response.json() == {"context": None}
+
+    def test_no_query_parameter_is_asked_for(
+        self, import_path: str, soajs_container: SoajsContainer
+    ) -> None:
+        """FastAPI sees the request parameter, so the OpenAPI schema has no 'request' query."""
+        with TestClient(design_card_app(import_path, soajs_container)) as client:
+            operation = client.get("/openapi.json").json()["paths"]["/card"]["get"]
+            assert "parameters" not in operation
+
+
 class TestContextDependencies:
     @pytest.mark.parametrize("name", sorted(HEADERS))
     def test_every_fixture_header_gives_the_parsed_context(
@@ -157,7 +234,9 @@ class TestContextDependencies:
             (b"{not json", 400),
             (b"null", 400),
             (b"[1,2]", 400),
-            (b'{"tenant": 1}', 400),
+            (b'{"tenant": 1, "key": {}, "application": {"package": "P"}}', 400),
+            (b'{"tenant": {"id": "t"}, "key": {}, "application": {"package": "P"}}', 400),
+            (b'{"tenant": {"id": "t", "code": "C"}, "key": NaN, "application": {}}', 400),
             (b"{" + b" " * 70000 + b"}", 431),
         ],
     )
@@ -168,6 +247,22 @@ class TestContextDependencies:
         response = client.get("/plain", headers={"soajsinjectobj": header})
         assert response.status_code == status
         assert response.json()["errors"]["codes"] == [135]
+
+    @pytest.mark.parametrize(
+        "header",
+        [
+            b'{"tenant": 1}',
+            b"{}",
+            b'{"tenant": {"id": "t", "code": "C"}, "key": {}, "application": {"package": ""}}',
+        ],
+    )
+    def test_header_soajs_core_gives_no_context_is_like_none(
+        self, client: TestClient, header: bytes
+    ) -> None:
+        """A header soajs core gives no context (no key, empty package) is answered as no key."""
+        response = client.get("/plain", headers={"soajsinjectobj": header})
+        assert response.status_code == 403
+        assert response.json()["errors"]["codes"] == [132]
 
     def test_optional_context(self, client: TestClient, soajs_header: bytes) -> None:
         """The optional dependency gives None without a header and the context with one."""

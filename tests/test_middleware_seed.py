@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import re
+import subprocess
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -174,3 +177,24 @@ class TestImportPath:
         """Other names are not invented."""
         with pytest.raises(AttributeError, match="NoSuchThing"):
             soajs.middleware.NoSuchThing  # noqa: B018
+
+    def test_the_seed_path_imports_no_framework(self) -> None:
+        """soajs.middleware (get_soajs_context included) imports neither Starlette nor FastAPI."""
+        code = (
+            "import sys, inspect\n"
+            "from soajs.middleware import get_soajs_context\n"
+            "assert get_soajs_context({'type': 'http'}) is None\n"
+            "names = ('starlette', 'fastapi', 'flask', 'django')\n"
+            "print(sorted(name for name in names if name in sys.modules))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert result.stdout.strip() == "[]"
+
+    def test_fastapi_sees_a_request_parameter(self) -> None:
+        """The signature FastAPI reads types the one parameter as Starlette's HTTPConnection."""
+        from starlette.requests import HTTPConnection
+
+        parameters = list(inspect.signature(get_soajs_context).parameters.values())
+        assert [(p.name, p.annotation) for p in parameters] == [("request", HTTPConnection)]

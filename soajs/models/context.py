@@ -391,6 +391,10 @@ class ContextData(_WireModel):
         super().__init__(**data)
         link_tenant(self)
 
+    # Marked as pydantic's own __init__ (as RootModel does): otherwise pydantic-core would call
+    # this Python method on every validation, the per-request parse included (+50%).
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
     @classmethod
     def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
         """Validate like pydantic, then link ``tenant.key`` and ``tenant.application``."""
