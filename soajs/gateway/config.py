@@ -61,7 +61,8 @@ class GatewayConfigError(ConfigValidationError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    # hide_input_in_errors: a refused config's keys and secrets must not appear in the error.
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", hide_input_in_errors=True)
 
 
 def _default_service_config() -> dict[str, Any]:
@@ -171,14 +172,15 @@ class EnvironmentConfig(_Model):
     max_log_count: int = Field(default=5, alias="maxLogCount", ge=0)
     auto_register_service: bool = Field(default=True, alias="autoRegisterService")
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
+    # Key password, cookie/session secrets, database credentials: never in repr().
     service_config: dict[str, Any] = Field(
-        default_factory=_default_service_config, alias="serviceConfig"
+        default_factory=_default_service_config, alias="serviceConfig", repr=False
     )
-    core_db: dict[str, Any] = Field(default_factory=_default_core_db, alias="coreDB")
-    tenant_meta_db: dict[str, Any] = Field(default_factory=dict, alias="tenantMetaDB")
-    custom: dict[str, Any] = Field(default_factory=dict)
-    resources: dict[str, Any] = Field(default_factory=dict)
-    deployer: dict[str, Any] = Field(default_factory=_default_deployer)
+    core_db: dict[str, Any] = Field(default_factory=_default_core_db, alias="coreDB", repr=False)
+    tenant_meta_db: dict[str, Any] = Field(default_factory=dict, alias="tenantMetaDB", repr=False)
+    custom: dict[str, Any] = Field(default_factory=dict, repr=False)
+    resources: dict[str, Any] = Field(default_factory=dict, repr=False)
+    deployer: dict[str, Any] = Field(default_factory=_default_deployer, repr=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -243,10 +245,12 @@ class KeyConfig(_Model):
         validation_alias=AliasChoices("key", "iKey", "i_key"),
         serialization_alias="key",
         min_length=1,
+        repr=False,
     )
     config: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per environment (lowercase code): commonFields and one entry per service.",
+        repr=False,
     )
     ext_keys: list[ExtKeyConfig] = Field(default_factory=list, alias="extKeys")
 

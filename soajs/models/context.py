@@ -21,7 +21,7 @@ a parsed context has the SOAJS paths Node services and the seed's models use:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Self
 
@@ -114,6 +114,13 @@ class _WireModel(BaseModel):
         hide_input_in_errors=True,
         coerce_numbers_to_str=True,
     )
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Show the declared fields marked for repr; unknown keys may hold secrets."""
+        fields = self.__dict__
+        for name, field in type(self).model_fields.items():
+            if field.repr:
+                yield name, fields.get(name)
 
 
 class TenantMain(_WireModel):

@@ -201,7 +201,8 @@ class SessionConfig(WireModel):
 
     name: str | None = None
     secret: str | None = Field(default=None, repr=False)
-    cookie: dict[str, Any] | None = None
+    # Cookie options; hidden because a cookie config may carry a signing secret.
+    cookie: dict[str, Any] | None = Field(default=None, repr=False)
     resave: bool | None = None
     save_uninitialized: bool | None = Field(default=None, alias="saveUninitialized")
     rolling: bool | None = None

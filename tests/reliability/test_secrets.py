@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import importlib
+import importlib.util
 import io
 import json
 import logging
-from collections.abc import Callable
+import pkgutil
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+import soajs
 from soajs import Config, Settings, current_context
 from soajs.asgi import SoajsASGIMiddleware
 from soajs.connector import ServiceConnector
@@ -38,10 +42,25 @@ from .wire import DB_PASSWORD, FIXTURES, RAW_HEADERS, registry_reply
 ACCESS_TOKEN = "reliability-access-token-0f9e8d"
 
 
+_SECRET_NAMES = {
+    "password",
+    "pass",
+    "secret",
+    "ekey",
+    "ikey",
+    "extkey",
+    "token",
+    "accesstoken",
+    "access_token",
+    "refreshtoken",
+    "refresh_token",
+}
+
+
 def _collect(value: Any, found: set[str]) -> None:
     if isinstance(value, dict):
         for key, child in value.items():
-            if key.lower() in {"password", "secret", "ekey", "ikey"} and isinstance(child, str):
+            if key.lower() in _SECRET_NAMES and isinstance(child, str):
                 found.add(child)
             _collect(child, found)
     elif isinstance(value, list):
@@ -50,9 +69,9 @@ def _collect(value: Any, found: set[str]) -> None:
 
 
 def fixture_secrets() -> set[str]:
-    """Every password, secret, eKey and iKey in the shared registries and headers."""
+    """Every password, secret, token, eKey and iKey in the fixtures (registries, headers, DB)."""
     found = {DB_PASSWORD, ACCESS_TOKEN}
-    for path in sorted(FIXTURES.glob("*/getRegistry*.json")):
+    for path in sorted(FIXTURES.glob("*/*.json")):
         _collect(json.loads(path.read_text(encoding="utf-8")), found)
     for text in RAW_HEADERS.values():
         _collect(json.loads(text), found)
@@ -358,3 +377,110 @@ class TestRequestSide:
             texts_scanned=len(seen.texts) + len(connector_views),
             leaks=0,
         )
+
+
+# Every other fixture document the models could be given, with the secrets these tests add.
+URAC_CONFIG_SECRET = "reliability-urac-config-secret"
+URAC_GROUPS_CONFIG_SECRET = "reliability-urac-groups-config-secret"
+ROAMING_DB_SECRET = "reliability-roaming-tenant-meta-db"
+MODEL_SECRETS = SECRETS | {URAC_CONFIG_SECRET, URAC_GROUPS_CONFIG_SECRET, ROAMING_DB_SECRET}
+
+
+def _fixture_documents() -> list[Any]:
+    """Every JSON fixture, the captured headers, and registries and a header with secrets added."""
+    documents: list[Any] = [
+        json.loads(path.read_text(encoding="utf-8")) for path in sorted(FIXTURES.glob("*/*.json"))
+    ]
+    documents += [json.loads(text) for text in RAW_HEADERS.values()]
+    documents += [with_secrets(registry_reply("s"))["data"]]
+    documents += [
+        with_secrets(json.loads(path.read_text(encoding="utf-8"))) for path in UPSTREAM_REGISTRIES
+    ]
+    header = json.loads(RAW_HEADERS["secure-urac-jwt"])
+    header["urac"]["config"] = {"keys": {"k": {"config": {"svc": {"pw": URAC_CONFIG_SECRET}}}}}
+    header["urac"]["groupsConfig"] = {"allowedPackages": URAC_GROUPS_CONFIG_SECRET}
+    header["tenant"]["roaming"] = {"tId": "t", "tenantMetaDB": {"password": ROAMING_DB_SECRET}}
+    header["urac"]["futureToken"] = {"accessToken": URAC_CONFIG_SECRET}
+    documents.append(header)
+    return documents
+
+
+def _objects(value: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object inside ``value``, ``value`` itself included."""
+    if isinstance(value, dict):
+        yield value
+        for child in value.values():
+            yield from _objects(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _objects(child)
+
+
+# Importing soajs.django needs configured Django settings; it defines no model (checked below).
+_NOT_IMPORTABLE_ALONE = {"soajs.django"}
+
+
+def _model_classes() -> list[type[BaseModel]]:
+    """Every pydantic model defined in the soajs package, found by walking its modules."""
+    found: dict[str, type[BaseModel]] = {}
+    for module_info in pkgutil.walk_packages(soajs.__path__, "soajs."):
+        if module_info.name in _NOT_IMPORTABLE_ALONE:
+            continue
+        module = importlib.import_module(module_info.name)
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseModel)
+                and value.__module__.startswith("soajs")
+            ):
+                found[f"{value.__module__}.{value.__qualname__}"] = value
+    return [found[name] for name in sorted(found)]
+
+
+MODEL_CLASSES = _model_classes()
+OBJECTS = [item for document in _fixture_documents() for item in _objects(document)]
+
+
+def test_every_model_class_is_found() -> None:
+    """The walk finds the context, registry, service config and gateway config models."""
+    for name in _NOT_IMPORTABLE_ALONE:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None
+        with open(spec.origin, encoding="utf-8") as source:
+            assert "BaseModel" not in source.read()
+    names = {model.__name__ for model in MODEL_CLASSES}
+    assert {
+        "ContextData",
+        "Urac",
+        "Key",
+        "Registry",
+        "Database",
+        "Config",
+        "GatewayConfig",
+    } <= names
+    assert len(OBJECTS) > 500
+
+
+@pytest.mark.parametrize("model", MODEL_CLASSES, ids=lambda model: model.__qualname__)
+def test_no_model_shows_a_secret(model: type[BaseModel]) -> None:
+    """Validated from any object of any fixture, no model's repr, str or error shows a secret."""
+    texts: list[str] = []
+    validated = 0
+    for data in OBJECTS:
+        try:
+            instance = model.model_validate(data)
+        except ValidationError as exc:
+            texts += [str(exc), repr(exc)]
+            continue
+        except ValueError as exc:  # a model validator's own error (the gateway config's)
+            texts.append(str(exc))
+            continue
+        validated += 1
+        texts += [repr(instance), str(instance)]
+        for value in vars(instance).values():
+            texts += [repr(value), str(value)] if isinstance(value, BaseModel) else []
+        if isinstance(instance, ContextData):
+            texts += [repr(instance.tenant.application), repr(instance.tenant.key)]
+    leaked = sorted({secret for secret in MODEL_SECRETS for text in texts if secret in text})
+    assert leaked == []
+    assert texts
