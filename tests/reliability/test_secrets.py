@@ -17,6 +17,7 @@ import json
 import logging
 import pkgutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -445,9 +446,9 @@ def test_every_model_class_is_found() -> None:
     """The walk finds the context, registry, service config and gateway config models."""
     for name in _NOT_IMPORTABLE_ALONE:
         spec = importlib.util.find_spec(name)
-        assert spec is not None and spec.origin is not None
-        with open(spec.origin, encoding="utf-8") as source:
-            assert "BaseModel" not in source.read()
+        assert spec is not None
+        assert spec.origin is not None
+        assert "BaseModel" not in Path(spec.origin).read_text(encoding="utf-8")
     names = {model.__name__ for model in MODEL_CLASSES}
     assert {
         "ContextData",
