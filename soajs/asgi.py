@@ -29,6 +29,9 @@ Header policy (``Settings.header_policy``, ``SOAJS_HEADER_POLICY``):
   A WebSocket is refused in the same cases by closing it before it is accepted (close code
   1008, policy violation; the server answers the handshake with 403).
 
+  A header that soajs core gives no context (no truthy ``tenant``, ``key`` or
+  ``application.package``) counts as no header.
+
 ``Settings.trusted_gateways`` (``SOAJS_TRUSTED_GATEWAYS``, IPs/CIDRs) restricts who may send the
 header: from any other peer it is dropped and logged (``ignore``) or refused (``reject``). A
 public service (``extKeyRequired: false``) must pass ``trust_header=False``: the gateway does not

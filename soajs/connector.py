@@ -4,9 +4,9 @@
 (``docs/protocol.md`` §6):
 
 * **Mesh**: when the request's ``awareness.interConnect`` lists the service (with the asked
-  version, or with ``version == latest`` when none is asked), the call goes straight to
-  ``host:port`` and carries the incoming ``soajsinjectobj`` header byte for byte, so the callee
-  finds its own ``servicesConfig`` in it.
+  version, or with ``version === latest`` when none is asked, JavaScript's ``null`` and
+  ``undefined`` kept apart), the call goes straight to ``host:port`` and carries the incoming
+  ``soajsinjectobj`` header byte for byte, so the callee finds its own ``servicesConfig`` in it.
 * **Gateway**: otherwise the call goes to ``gw:4000/<service>[/v<version>]`` with the caller's
   ``key`` and, when the incoming request had one, its ``access_token``; the gateway itself is
   ``gw:4000``.
@@ -18,6 +18,15 @@ Those headers carry the caller's credentials and identity, so they go only to th
 builds drop them, and the caller's ``key``/``access_token`` values from the query string, from
 every request bound elsewhere (a followed redirect, an absolute URL). A header value no HTTP
 header can carry is refused with :class:`~soajs.errors.ConnectError` when the call is addressed.
+
+Deliberate differences from soajs core (``tests/parity`` checks every other case against it):
+
+* a version that is not a number (``"latest"``, ``"v1"``) adds no ``/v…`` segment: soajs core
+  builds ``/vlatest``, which the gateway cannot route;
+* without ``awareness.host``, or without ``awareness.port`` for a gateway call, :meth:`connect`
+  raises :class:`~soajs.errors.ConnectError` naming the field (soajs core answers ``{}`` or
+  ``host:undefined/...``);
+* an interConnect entry without ``host`` or ``port``, or one the model cannot read, is skipped.
 """
 
 from __future__ import annotations

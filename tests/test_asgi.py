@@ -211,8 +211,9 @@ class TestIgnorePolicy:
             (b"null", "malformed"),
             (b"[1,2]", "malformed"),
             (b"{not json", "malformed"),
-            (b'{"tenant":1}', "invalid"),
-            (b'{"tenant":{"id":"t","code":"C"},"key":{"iKey":1}}', "invalid"),
+            (b'{"tenant":1}', "missing"),
+            (b'{"tenant":1,"key":{},"application":{"package":"P"}}', "invalid"),
+            (b'{"tenant":{"id":"t"},"key":{"iKey":"i"},"application":{"package":"P"}}', "invalid"),
             (b"{" + b" " * 70000 + b"}", "too_large"),
         ],
     )
@@ -231,7 +232,10 @@ class TestIgnorePolicy:
     ) -> None:
         """An invalid header is logged with its error code, never its content."""
         caplog.set_level(logging.WARNING, logger="soajs")
-        raw = b'{"tenant":{"id":"t"},"key":{"iKey":"SECRET-IKEY","eKey":"e"}}'
+        raw = (
+            b'{"tenant":{"id":"t"},"key":{"iKey":"SECRET-IKEY","eKey":"e"},'
+            b'"application":{"package":"P"}}'
+        )
         await get(starlette_app(), headers={"soajsinjectobj": raw})
         assert "invalid" in caplog.text
         assert "SECRET-IKEY" not in caplog.text
@@ -253,7 +257,8 @@ class TestRejectPolicy:
             (b"null", 400, 135),
             (b"[]", 400, 135),
             (b"{not json", 400, 135),
-            (b'{"tenant":{"id":"t","code":"C"}}', 400, 135),
+            (b'{"tenant":{"id":"t","code":"C"}}', 403, 132),
+            (b'{"tenant":{"id":"t"},"key":{},"application":{"package":"P"}}', 400, 135),
             (b"{" + b" " * 70000 + b"}", 431, 135),
         ],
     )

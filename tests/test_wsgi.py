@@ -162,8 +162,9 @@ class TestIgnorePolicy:
             ("null", "malformed"),
             ("[1,2]", "malformed"),
             ("{not json", "malformed"),
-            ('{"tenant":1}', "invalid"),
-            ('{"tenant":{"id":"t","code":"C"},"key":{"iKey":1}}', "invalid"),
+            ('{"tenant":1}', "missing"),
+            ('{"tenant":1,"key":{},"application":{"package":"P"}}', "invalid"),
+            ('{"tenant":{"id":"t"},"key":{"iKey":"i"},"application":{"package":"P"}}', "invalid"),
             ("{" + " " * 70000 + "}", "too_large"),
         ],
     )
@@ -179,7 +180,10 @@ class TestIgnorePolicy:
     ) -> None:
         """An invalid header is logged with its error code, never its content."""
         caplog.set_level(logging.WARNING, logger="soajs")
-        get(flask_app(), header='{"tenant":{"id":"t"},"key":{"iKey":"SECRET-IKEY","eKey":"e"}}')
+        get(
+            flask_app(),
+            header='{"tenant":{"id":"t"},"key":{"iKey":"SECRET-IKEY","eKey":"e"},"application":{"package":"P"}}',
+        )
         assert "invalid" in caplog.text
         assert "SECRET-IKEY" not in caplog.text
 
@@ -193,7 +197,8 @@ class TestRejectPolicy:
             ("null", 400, 135),
             ("[]", 400, 135),
             ("{not json", 400, 135),
-            ('{"tenant":{"id":"t","code":"C"}}', 400, 135),
+            ('{"tenant":{"id":"t","code":"C"}}', 403, 132),
+            ('{"tenant":{"id":"t"},"key":{},"application":{"package":"P"}}', 400, 135),
             ("{" + " " * 70000 + "}", 431, 135),
         ],
     )
