@@ -29,3 +29,18 @@ class TestBenchmarksSmoke:
         with pytest.raises(SystemExit) as exc:
             main(["--only", "p9"])
         assert exc.value.code == 2
+
+    def test_load_benchmark_serves_every_configuration(self) -> None:
+        """The load benchmark starts each server, loads it with the Python generator, and
+        reports one table row per configuration and the GC-tracked objects per context."""
+        from benchmarks.load_apps import FASTAPI_CONFIGS, FLASK_CONFIGS
+
+        report = run_all(["load"], Settings.smoke())
+        (section,) = report.sections
+        rows = [line for line in section.splitlines() if line.startswith(("| FastAPI", "| Flask"))]
+        assert len(rows) == len(FASTAPI_CONFIGS) + len(FLASK_CONFIGS)
+        assert "the Python keep-alive generator" in section
+        assert "load average" in section
+        (reading,) = report.rows
+        assert isinstance(reading, Reading)
+        assert "json.loads" in reading.value
