@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,9 +242,8 @@ def wrk_load(port: int, path: str, header: bytes, seconds: float) -> Sample:
     )
 
 
-def tracked_objects_per(make: object, copies: int = CONTEXT_COPIES) -> float:
+def tracked_objects_per(make: Callable[[], object], copies: int = CONTEXT_COPIES) -> float:
     """Objects tracked by the garbage collector that one result of ``make()`` keeps alive."""
-    assert callable(make)
     gc.collect()
     before = len(gc.get_objects())
     kept = [make() for _ in range(copies)]
@@ -254,10 +253,11 @@ def tracked_objects_per(make: object, copies: int = CONTEXT_COPIES) -> float:
     return (after - before - 1) / len(kept)
 
 
-def _ratio_cell(servers: Server, bare: Server, attribute: str) -> str:
+def _ratio_cell(server: Server, bare: Server, attribute: str) -> str:
+    """Median [quartiles] of the per-round ratios of ``attribute`` to the bare app's."""
     ratios = [
         getattr(mine, attribute) / getattr(base, attribute)
-        for mine, base in zip(servers.samples, bare.samples, strict=True)
+        for mine, base in zip(server.samples, bare.samples, strict=True)
     ]
     low, high = quartiles(ratios)
     return f"{statistics.median(ratios):.2f}x [{low:.2f}-{high:.2f}]"
@@ -285,8 +285,17 @@ def _table(servers: list[Server]) -> list[str]:
     return lines
 
 
-def _measure(framework: str, servers: list[Server], inputs: Inputs, settings: Settings) -> None:
-    """Start the framework's servers, load them in alternating rounds, stop them."""
+def _measure(
+    framework: str,
+    servers: list[Server],
+    inputs: Inputs,
+    settings: Settings,
+    load_averages: list[float],
+) -> None:
+    """Start the framework's servers, load them in alternating rounds, stop them.
+
+    The 1-minute load average is appended to ``load_averages`` after every round.
+    """
     use_wrk = not settings.quick and shutil.which("wrk") is not None
     load = wrk_load if use_wrk else python_load
     rounds, seconds = (1, SMOKE_SECONDS) if settings.quick else (ROUNDS, ROUND_SECONDS)
@@ -306,6 +315,7 @@ def _measure(framework: str, servers: list[Server], inputs: Inputs, settings: Se
         for index in range(rounds):
             for server in servers if index % 2 == 0 else servers[::-1]:
                 server.samples.append(load(server.port, "/hello", inputs.header, seconds))
+            load_averages.append(os.getloadavg()[0])
         for server in servers:
             after = _counters(server, inputs)
             server.counters = {
@@ -334,8 +344,9 @@ def run(report: Report, inputs: Inputs, settings: Settings) -> None:
     cpus = os.cpu_count()
     load_before = os.getloadavg()
     start = time.perf_counter()
-    _measure("FastAPI", fastapi, inputs, settings)
-    _measure("Flask", flask, inputs, settings)
+    load_averages: list[float] = []
+    _measure("FastAPI", fastapi, inputs, settings, load_averages)
+    _measure("Flask", flask, inputs, settings, load_averages)
     elapsed = time.perf_counter() - start
     load_after = os.getloadavg()
 
@@ -371,7 +382,8 @@ def run(report: Report, inputs: Inputs, settings: Settings) -> None:
         f"--worker-class gthread --threads {GUNICORN_THREADS}; handlers `async def` (FastAPI)",
         "- full GCs: generation-2 collections in the worker during the rounds; tracked "
         "objects: len(gc.get_objects()) in the worker after them",
-        f"- machine: {cpus} CPUs, load average {load_before[0]:.2f} before / "
-        f"{load_after[0]:.2f} after (1 min); took {elapsed:.0f} s",
+        f"- machine: {cpus} CPUs shared with other jobs; load average (1 min) "
+        f"{load_before[0]:.2f} before, {min(load_averages):.2f}-{max(load_averages):.2f} "
+        f"after each round, {load_after[0]:.2f} after; took {elapsed:.0f} s",
     ]
     report.sections.append("\n".join(section))
