@@ -23,9 +23,12 @@ BENCHMARKS: dict[str, Benchmark] = {
     "p5": registry.run,
 }
 
+END_TO_END = ("e2e", "load")
+"""Benchmarks through real servers, imported only when run."""
+
 
 def run_all(names: list[str], settings: Settings) -> Report:
-    """Run the named benchmarks (``p1``..``p5``, ``e2e``) into one report."""
+    """Run the named benchmarks (``p1``..``p5``, ``e2e``, ``load``) into one report."""
     inputs = load_inputs()
     report = Report()
     report.notes.append(f"header: {inputs.source} ({len(inputs.header)} bytes)")
@@ -34,6 +37,10 @@ def run_all(names: list[str], settings: Settings) -> Report:
             from benchmarks import e2e
 
             e2e.run(report, inputs, settings)
+        elif name == "load":
+            from benchmarks import load
+
+            load.run(report, inputs, settings)
         else:
             BENCHMARKS[name](report, inputs, settings)
     return report
@@ -66,6 +73,8 @@ def format_report(report: Report, settings: Settings, seconds: float) -> str:
         f"each; Python {platform.python_version()}, {os.cpu_count()} CPUs; "
         f"took {seconds:.0f} s"
     )
+    for section in report.sections:
+        lines.extend(["", section])
     return "\n".join(lines)
 
 
@@ -75,9 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated subset of p1,p2,p3,p4,p5,e2e (default: all)",
+        help="comma-separated subset of p1,p2,p3,p4,p5,e2e,load (default: all)",
     )
-    parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
+    parser.add_argument(
+        "--no-e2e", action="store_true", help="skip the end-to-end runs (e2e and load)"
+    )
     parser.add_argument("--rounds", type=int, default=41, help="rounds per ratio (default 41)")
     parser.add_argument(
         "--round-seconds", type=float, default=0.02, help="length of one round (default 0.02)"
@@ -86,14 +97,14 @@ def main(argv: list[str] | None = None) -> int:
         "--smoke", action="store_true", help="run everything once, tiny; numbers mean nothing"
     )
     args = parser.parse_args(argv)
-    names = [*BENCHMARKS, "e2e"]
+    names = [*BENCHMARKS, *END_TO_END]
     if args.only:
         names = [name.strip().lower() for name in args.only.split(",") if name.strip()]
-        unknown = sorted(set(names) - {*BENCHMARKS, "e2e"})
+        unknown = sorted(set(names) - {*BENCHMARKS, *END_TO_END})
         if unknown:
             parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     if args.no_e2e:
-        names = [name for name in names if name != "e2e"]
+        names = [name for name in names if name not in END_TO_END]
     settings = (
         Settings.smoke()
         if args.smoke

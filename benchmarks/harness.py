@@ -80,6 +80,8 @@ class Report:
 
     rows: list[Comparison | Reading] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
+    """Markdown blocks printed after the table and its notes (the load benchmark's table)."""
 
     def add(self, row: Comparison | Reading) -> None:
         """Append a row."""

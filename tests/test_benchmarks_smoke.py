@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
 import pytest
 
 from benchmarks.__main__ import BENCHMARKS, format_report, main, run_all
@@ -29,3 +35,78 @@ class TestBenchmarksSmoke:
         with pytest.raises(SystemExit) as exc:
             main(["--only", "p9"])
         assert exc.value.code == 2
+
+    def test_load_benchmark_serves_every_configuration(self) -> None:
+        """The load benchmark starts each server, loads it with the Python generator, and
+        reports one table row per configuration and the GC-tracked objects per context."""
+        from benchmarks.load_apps import FASTAPI_CONFIGS, FLASK_CONFIGS
+
+        report = run_all(["load"], Settings.smoke())
+        (section,) = report.sections
+        rows = [line for line in section.splitlines() if line.startswith(("| FastAPI", "| Flask"))]
+        assert len(rows) == len(FASTAPI_CONFIGS) + len(FLASK_CONFIGS)
+        assert "the Python keep-alive generator" in section
+        assert "load average" in section
+        (reading,) = report.rows
+        assert isinstance(reading, Reading)
+        assert "json.loads" in reading.value
+
+
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    """Answers every GET with a small JSON body on a keep-alive connection."""
+
+    protocol_version = "HTTP/1.1"
+    headers_seen: ClassVar[list[bytes]] = []
+
+    def do_GET(self) -> None:
+        self.headers_seen.append(self.headers.get("soajsinjectobj", "").encode("latin-1"))
+        body = b'{"tenant":"TTEN"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class names it)
+        return None
+
+
+@pytest.fixture
+def keep_alive_server() -> Iterator[int]:
+    _KeepAliveHandler.headers_seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class TestLoadGenerators:
+    def test_python_load_sends_the_header_and_counts_requests(self, keep_alive_server: int) -> None:
+        """The Python generator sends the header byte for byte and reports what it measured."""
+        from benchmarks.fixtures import load_inputs
+        from benchmarks.load import python_load
+
+        header = load_inputs().header
+        sample = python_load(keep_alive_server, "/hello", header, 0.2)
+        assert sample.rps > 0
+        assert 0 < sample.p50_ms <= sample.p99_ms
+        assert _KeepAliveHandler.headers_seen
+        assert set(_KeepAliveHandler.headers_seen) == {header}
+
+    @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+    def test_wrk_load_sends_the_header_and_reads_wrk_output(self, keep_alive_server: int) -> None:
+        """wrk is driven with the header and its summary is read into RPS and percentiles."""
+        from benchmarks.fixtures import load_inputs
+        from benchmarks.load import wrk_load
+
+        header = load_inputs().header
+        sample = wrk_load(keep_alive_server, "/hello", header, 1)
+        assert sample.rps > 0
+        assert 0 < sample.p50_ms <= sample.p99_ms
+        assert set(_KeepAliveHandler.headers_seen) == {header}
