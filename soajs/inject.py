@@ -13,10 +13,10 @@ from typing import Final
 from urllib.parse import unquote_to_bytes
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
 from soajs.errors import InjectHeaderError
 from soajs.models.context import _RAW_HEADER, ContextData, _set_private
+from soajs.validation import describe_validation_error
 
 __all__ = ["DEFAULT_MAX_SIZE", "HEADER_NAME", "parse_inject_header"]
 
@@ -144,15 +144,7 @@ def _describe(exc: ValidationError) -> InjectHeaderError:
         )
     if first is not None and not first["loc"] and first["type"] in _NOT_AN_OBJECT:
         return InjectHeaderError("the soajsinjectobj header is not a JSON object", code="malformed")
-    problems = "; ".join(_problem(error) for error in errors[:_MAX_REPORTED_ERRORS])
-    if len(errors) > _MAX_REPORTED_ERRORS:
-        problems += f"; and {len(errors) - _MAX_REPORTED_ERRORS} more"
+    problems = describe_validation_error(exc, root="(root)", limit=_MAX_REPORTED_ERRORS)
     return InjectHeaderError(
         f"the soajsinjectobj header is not the gateway's shape: {problems}", code="invalid"
     )
-
-
-def _problem(error: ErrorDetails) -> str:
-    """Format one validation error as ``field.path: message``."""
-    where = ".".join(str(part) for part in error["loc"]) or "(root)"
-    return f"{where}: {error['msg']}"

@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from soajs.errors import ConfigValidationError
+from soajs.validation import describe_validation_error, dotted_location, validation_errors
 
 __all__ = [
     "ApplicationConfig",
@@ -61,7 +62,9 @@ class GatewayConfigError(ConfigValidationError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    # hide_input_in_errors: the ValidationError stays as the GatewayConfigError's __context__,
+    # and the file holds keys and secrets.
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", hide_input_in_errors=True)
 
 
 def _default_service_config() -> dict[str, Any]:
@@ -547,13 +550,11 @@ class GatewayConfig(_Model):
 
 
 def _config_error(exc: ValidationError, source: str) -> GatewayConfigError:
-    lines = []
-    first_field: str | None = None
-    for error in exc.errors():
-        location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        first_field = first_field or location
-        lines.append(f"{location}: {error['msg']}")
-    return GatewayConfigError(f"{source}: " + "; ".join(lines), field=first_field)
+    errors = validation_errors(exc)
+    return GatewayConfigError(
+        f"{source}: {describe_validation_error(exc)}",
+        field=dotted_location(errors[0]) if errors else None,
+    )
 
 
 def load_config(path: str | PathLike[str]) -> GatewayConfig:

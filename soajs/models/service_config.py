@@ -47,9 +47,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from soajs.errors import ConfigValidationError, missing_extra_message
+from soajs.validation import describe_validation_error, validation_errors, validator_message
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -440,29 +441,38 @@ def _config_error(
     or its soa.json spelling (``version (serviceVersion)``).
     """
     keys = given if isinstance(given, dict) else {}
-    lines: list[str] = []
-    fields: list[str] = []
-    for error in exc.errors(include_input=False, include_url=False):
-        loc = [str(part) for part in error["loc"]]
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == _SPELLING_CONFLICT:
-            loc = [str((error.get("ctx") or {})["field"])]
-        elif error["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling against soajs.Config)"
-        elif error["type"] == "missing":
-            message = "is required"
-        field = ".".join(loc)
-        top = model.model_fields.get(loc[0]) if loc else None
-        node_spelling = NODE_SPELLINGS.get(loc[0]) if loc else None
+
+    def label(error: ErrorDetails) -> str:
+        field = _field(error)
+        top_name = field.split(".")[0]
+        top = model.model_fields.get(top_name)
+        node_spelling = NODE_SPELLINGS.get(top_name)
         other = node_spelling if node_spelling in keys else top.alias if top is not None else None
         # A conflict's message names both spellings already.
-        named = other and len(loc) == 1 and error["type"] != _SPELLING_CONFLICT
-        label = f"{field} ({other})" if named else field
-        fields.append(field)
-        lines.append(f"{label or 'config'}: {message}")
+        named = other and "." not in field and error["type"] != _SPELLING_CONFLICT
+        return f"{field} ({other})" if named else field or "config"
+
+    errors = validation_errors(exc)
     return ConfigValidationError(
-        "invalid service config: " + "; ".join(lines), field=fields[0] if fields else None
+        "invalid service config: "
+        + describe_validation_error(exc, label=label, message=_config_message),
+        field=_field(errors[0]) if errors else None,
     )
+
+
+def _field(error: ErrorDetails) -> str:
+    """The dotted field an error is about; a spelling conflict names the field it concerns."""
+    if error["type"] == _SPELLING_CONFLICT:
+        return str((error.get("ctx") or {})["field"])
+    return ".".join(str(part) for part in error["loc"])
+
+
+def _config_message(error: ErrorDetails) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field (check the spelling against soajs.Config)"
+    if error["type"] == "missing":
+        return "is required"
+    return validator_message(error)
 
 
 def _load_yaml(text: str, file: Path) -> Any:
