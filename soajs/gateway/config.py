@@ -14,7 +14,6 @@ key copied from a real deployment works unchanged and any string can be configur
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable, Iterable, Mapping
 from os import PathLike
 from pathlib import Path
@@ -32,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from soajs.config_file import MAX_CONFIG_FILE_SIZE, read_config_file
 from soajs.errors import ConfigValidationError
 from soajs.validation import describe_validation_error, dotted_location, validation_errors
 
@@ -545,7 +545,7 @@ class GatewayConfig(_Model):
 
     @classmethod
     def from_file(cls, path: str | PathLike[str]) -> GatewayConfig:
-        """Load a YAML or JSON file (``.json`` is read as JSON, anything else as YAML)."""
+        """Load a YAML or JSON file; see :func:`load_config`."""
         return load_config(path)
 
 
@@ -557,33 +557,29 @@ def _config_error(exc: ValidationError, source: str) -> GatewayConfigError:
     )
 
 
-def load_config(path: str | PathLike[str]) -> GatewayConfig:
+def load_config(
+    path: str | PathLike[str], *, max_size: int = MAX_CONFIG_FILE_SIZE
+) -> GatewayConfig:
     """Read a gateway configuration file (YAML, JSON, or a MongoDB seed in Extended JSON).
 
+    The file is read by the rule of :mod:`soajs.config_file`: ``.json`` is JSON, ``.yaml`` and
+    ``.yml`` are YAML, any other name is YAML when PyYAML is installed (YAML reads JSON too).
+
+    Args:
+        path: the file.
+        max_size: the largest file read, in bytes.
+
     Raises:
-        GatewayConfigError: the file cannot be parsed or its content is invalid.
+        GatewayConfigError: the file is too large, cannot be parsed, or its content is invalid.
         OSError: the file cannot be read.
     """
-    file = Path(path)
-    text = file.read_text(encoding="utf-8")
-    data: Any
-    if file.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise GatewayConfigError(
-                f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-            ) from None
-    else:
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise GatewayConfigError(f"{file}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise GatewayConfigError(f"{file}: expected a mapping with an 'environment' section")
-    return GatewayConfig.from_mapping(data, source=str(file))
+    data = read_config_file(
+        path,
+        expected="a mapping with an 'environment' section",
+        error=GatewayConfigError,
+        max_size=max_size,
+    )
+    return GatewayConfig.from_mapping(data, source=str(Path(path)))
 
 
 def _from_extended_json(value: Any) -> Any:
