@@ -1,10 +1,9 @@
-"""The local gateway's configuration file: environment, provisioning data and static services.
+"""The local gateway's configuration: its model and loading it from a mapping or a file.
 
 The file is YAML or JSON. Its shape follows the records the real gateway reads from MongoDB
 (``environment``, ``products``, ``tenants``), flattened where that helps a person write it by
-hand. :func:`config_from_seed` converts such MongoDB records (Extended JSON, as in the
-captured ``db.seed.core_provision.json``) into the same model, so the bundled gateway and the
-real one can run on the same data.
+hand. MongoDB records themselves are converted by :mod:`soajs.gateway.seed`; a ready
+development configuration is in :mod:`soajs.gateway.dev_config`. Both stay importable from here.
 
 External keys (``extKey``) are opaque strings here. The real gateway derives them from the
 internal key with AES (``serviceConfig.key``); this gateway only looks them up verbatim, so a
@@ -14,7 +13,8 @@ key copied from a real deployment works unchanged and any string can be configur
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+import importlib
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -50,8 +50,7 @@ __all__ = [
     "StaticService",
     "TenantConfig",
     "TenantOAuth",
-    "config_from_seed",
-    "default_dev_config",
+    "default_core_db",
     "load_config",
     "maintenance_problem",
 ]
@@ -103,7 +102,8 @@ def _default_service_config() -> dict[str, Any]:
     }
 
 
-def _default_core_db() -> dict[str, Any]:
+def default_core_db() -> dict[str, Any]:
+    """The ``coreDB`` section an environment gets when the file gives none."""
     # registryLocation placeholders keep the real key order; the gateway fills them in.
     return {
         "provision": {
@@ -177,7 +177,7 @@ class EnvironmentConfig(_Model):
     service_config: dict[str, Any] = Field(
         default_factory=_default_service_config, alias="serviceConfig"
     )
-    core_db: dict[str, Any] = Field(default_factory=_default_core_db, alias="coreDB")
+    core_db: dict[str, Any] = Field(default_factory=default_core_db, alias="coreDB")
     tenant_meta_db: dict[str, Any] = Field(default_factory=dict, alias="tenantMetaDB")
     custom: dict[str, Any] = Field(default_factory=dict)
     resources: dict[str, Any] = Field(default_factory=dict)
@@ -537,6 +537,9 @@ class GatewayConfig(_Model):
             GatewayConfigError: the data is invalid; the message names the field.
         """
         if isinstance(data.get("environment"), list):
+            # seed.py builds on this model, so it is imported when a seed is met.
+            from soajs.gateway.seed import config_from_seed
+
             return config_from_seed(data, source=source)
         try:
             return cls.model_validate(dict(data))
@@ -582,205 +585,22 @@ def load_config(
     return GatewayConfig.from_mapping(data, source=str(Path(path)))
 
 
-def _from_extended_json(value: Any) -> Any:
-    """Turn MongoDB Extended JSON wrappers (``$oid``, ``$date``, ``$numberLong``...) into plain
-    values: ids become their hex string, dates milliseconds since the epoch."""
-    if isinstance(value, list):
-        return [_from_extended_json(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    if len(value) == 1:
-        ((tag, inner),) = value.items()
-        convert = _EXTENDED_JSON.get(tag)
-        if convert is not None:
-            return convert(inner)
-    return {key: _from_extended_json(item) for key, item in value.items()}
-
-
-def _date_ms(value: Any) -> Any:
-    from datetime import datetime
-
-    if isinstance(value, dict) and "$numberLong" in value:
-        return int(value["$numberLong"])
-    if isinstance(value, int | float):
-        return int(value)
-    if isinstance(value, str):
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return int(parsed.timestamp() * 1000)
-    return value
-
-
-_EXT_KEY_FIELDS = ("extKey", "env", "device", "geo", "dashboardAccess", "expDate")
-_EXTENDED_JSON: dict[str, Callable[[Any], Any]] = {
-    "$oid": str,
-    "$numberLong": int,
-    "$numberInt": int,
-    "$numberDouble": float,
-    "$date": _date_ms,
+# Names that moved to their own modules, still importable from here (the docs, the tests and
+# users' code import them from soajs.gateway.config). Loaded on first use: both modules build
+# on this one.
+_MOVED = {
+    "DEV_EXT_KEY": "soajs.gateway.dev_config",
+    "DEV_TENANT_ID": "soajs.gateway.dev_config",
+    "config_from_seed": "soajs.gateway.seed",
+    "default_dev_config": "soajs.gateway.dev_config",
 }
 
 
-def _pick(record: Mapping[str, Any], *names: str) -> dict[str, Any]:
-    return {name: record[name] for name in names if name in record}
-
-
-def config_from_seed(
-    seed: Mapping[str, Any], *, env: str | None = None, source: str = "seed"
-) -> GatewayConfig:
-    """Convert MongoDB provisioning records (the ``core_provision`` collections) to a config.
-
-    ``seed`` maps collection names to lists of documents in Extended JSON: ``environment``,
-    ``products`` and ``tenants`` are read, anything else is ignored. ``env`` picks the
-    environment record by code (default: the first record).
-
-    Raises:
-        GatewayConfigError: the records are missing or invalid.
-    """
-    data = _from_extended_json(dict(seed))
-    environments = data.get("environment") or []
-    if not environments:
-        raise GatewayConfigError(
-            f"{source}: environment: no environment record", field="environment"
-        )
-    record = environments[0]
-    if env is not None:
-        matches = [
-            item for item in environments if str(item.get("code", "")).lower() == env.lower()
-        ]
-        if not matches:
-            raise GatewayConfigError(
-                f"{source}: environment: no record with code {env.upper()!r}", field="environment"
-            )
-        record = matches[0]
-    services = record.get("services") or {}
-    environment: dict[str, Any] = _pick(
-        record, "code", "description", "domain", "sitePrefix", "apiPrefix", "protocol", "port"
-    )
-    if "deployer" in record:
-        environment["deployer"] = record["deployer"]
-    if isinstance(services.get("controller"), dict):
-        environment["controller"] = _pick(
-            services["controller"],
-            "maxPoolSize",
-            "authorization",
-            "requestTimeout",
-            "requestTimeoutRenewal",
-        )
-    if isinstance(services.get("config"), dict):
-        environment["serviceConfig"] = services["config"]
-    core_db = _default_core_db()
-    if not (record.get("dbs") or {}).get("config"):
-        core_db["session"] = None
-    environment["coreDB"] = core_db
-
-    products = [
-        {
-            **_pick(product, "code", "name", "description"),
-            "packages": [
-                _pick(package, "code", "name", "description", "acl")
-                for package in product.get("packages") or []
-            ],
-        }
-        for product in data.get("products") or []
-    ]
-    tenants = []
-    for tenant in data.get("tenants") or []:
-        converted: dict[str, Any] = {
-            "id": tenant.get("_id"),
-            **_pick(tenant, "code", "name", "type", "description", "locked", "profile"),
-        }
-        if isinstance(tenant.get("tenant"), dict):
-            converted["main"] = _pick(tenant["tenant"], "id", "code")
-        if isinstance(tenant.get("oauth"), dict):
-            converted["oauth"] = _pick(tenant["oauth"], "secret", "type", "disabled", "loginMode")
-        converted["applications"] = [
-            {
-                **_pick(app, "product", "package", "appId", "description", "acl"),
-                "keys": [
-                    {
-                        "key": key.get("key"),
-                        "config": key.get("config") or {},
-                        "extKeys": [
-                            _pick(
-                                ext, "extKey", "env", "device", "geo", "dashboardAccess", "expDate"
-                            )
-                            for ext in key.get("extKeys") or []
-                        ],
-                    }
-                    for key in app.get("keys") or []
-                ],
-            }
-            for app in tenant.get("applications") or []
-        ]
-        tenants.append(converted)
-    try:
-        return GatewayConfig.model_validate(
-            {"environment": environment, "products": products, "tenants": tenants}
-        )
-    except ValidationError as exc:
-        raise _config_error(exc, source) from None
-
-
-DEV_TENANT_ID = "6a1e00000000000000000001"
-DEV_EXT_KEY = (
-    "e038c52a36e5952343acee09d798d3dbcd195123315fb3361502207b49daef4d5558d75db82ee82e9e97ef"
-    "ceef31f844a301df055b6be36250cce34aadc9a02234df9e3e076f3fa2fd71ef333281931daec3f3e68bac"
-    "2047b6ea939d8b802d9e"
-)
-
-
-def default_dev_config(
-    services: Iterable[str] = ("hello", "caller", "secure"),
-    *,
-    health_check_interval: int = 2000,
-) -> GatewayConfig:
-    """A ready development configuration: env ``DEV``, tenant ``TTEN`` with one key.
-
-    The ids, keys and the JWT secret (``tenant jwt secret``) are those of the captured real
-    gateway seed, so headers and tokens look the same on both gateways. The package ACL grants
-    version ``"1"`` of every name in ``services`` with public APIs (``access: false``).
-    """
-    acl = {name: {"1": {"access": False, "apisPermission": "unrestricted"}} for name in services}
-    return GatewayConfig.model_validate(
-        {
-            "environment": {
-                "code": "DEV",
-                "description": "local development environment",
-                "port": 4000,
-                "healthCheckInterval": health_check_interval,
-            },
-            "products": [
-                {
-                    "code": "TPROD",
-                    "name": "Test Product",
-                    "packages": [
-                        {"code": "TPROD_BASIC", "name": "basic package", "acl": {"dev": acl}}
-                    ],
-                }
-            ],
-            "tenants": [
-                {
-                    "id": DEV_TENANT_ID,
-                    "code": "TTEN",
-                    "name": "Test Tenant",
-                    "type": "product",
-                    "profile": {"plan": "test"},
-                    "oauth": {"secret": "tenant jwt secret", "type": 0, "loginMode": "urac"},
-                    "applications": [
-                        {
-                            "product": "TPROD",
-                            "package": "TPROD_BASIC",
-                            "appId": "6a1e00000000000000000a01",
-                            "keys": [
-                                {
-                                    "key": "7d0b0c4a9d4e4b3a8f1e2d3c4b5a6978",
-                                    "config": {"dev": {"commonFields": {}}},
-                                    "extKeys": [{"extKey": DEV_EXT_KEY, "env": "DEV"}],
-                                }
-                            ],
-                        }
-                    ],
-                }
-            ],
-        }
-    )
+def __getattr__(name: str) -> Any:
+    """Import a moved name from its new module on first use."""
+    module = _MOVED.get(name)
+    if module is None:
+        raise AttributeError(f"module 'soajs.gateway.config' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
