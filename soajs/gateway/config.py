@@ -13,7 +13,6 @@ key copied from a real deployment works unchanged and any string can be configur
 from __future__ import annotations
 
 import copy
-import importlib
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -31,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from soajs._lazy import lazy_attributes
 from soajs.config_file import MAX_CONFIG_FILE_SIZE, read_config_file
 from soajs.errors import ConfigValidationError
 from soajs.validation import describe_validation_error, dotted_location, validation_errors
@@ -594,13 +594,4 @@ _MOVED = {
     "config_from_seed": "soajs.gateway.seed",
     "default_dev_config": "soajs.gateway.dev_config",
 }
-
-
-def __getattr__(name: str) -> Any:
-    """Import a moved name from its new module on first use."""
-    module = _MOVED.get(name)
-    if module is None:
-        raise AttributeError(f"module 'soajs.gateway.config' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _MOVED)
