@@ -17,7 +17,6 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from soajs.errors import SettingsError
-from soajs.validation import describe_validation_error
 
 __all__ = [
     "REGISTRY_FETCH_DEADLINE",
@@ -351,6 +350,10 @@ def _env_file_problem(path: Path, max_size: int) -> str | None:
 
 def _describe(exc: ValidationError) -> str:
     """Turn a pydantic error into lines that name the variable and omit the value."""
+    # Imported here: the pytest plugin imports this module at start-up, and only an invalid
+    # setting needs the formatter.
+    from soajs.validation import describe_validation_error
+
     return "invalid SOAJS settings: " + describe_validation_error(exc, label=_variable)
 
 
