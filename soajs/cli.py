@@ -95,6 +95,8 @@ def gateway(
     except ModuleNotFoundError as exc:
         _exit_missing_extra(exc, "soajs gateway")
     except ConfigValidationError as exc:
+        if isinstance(exc.__cause__, ModuleNotFoundError):
+            _exit_missing_extra(exc.__cause__, "soajs gateway")
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_INVALID) from None
     local = LocalGateway(config, host=host, port=port, maintenance_port=maintenance_port)

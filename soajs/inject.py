@@ -14,10 +14,11 @@ from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails, from_json
+from pydantic_core import from_json
 
 from soajs.errors import InjectHeaderError
 from soajs.models.context import _RAW_HEADER, _TENANT_LINKS, ContextData, _set_private
+from soajs.validation import describe_validation_error
 
 __all__ = ["DEFAULT_MAX_SIZE", "HEADER_NAME", "parse_inject_header"]
 
@@ -219,15 +220,7 @@ def _describe(exc: ValidationError, source: bytes | str) -> InjectHeaderError:
             "an application.package",
             code="missing",
         )
-    problems = "; ".join(_problem(error) for error in errors[:_MAX_REPORTED_ERRORS])
-    if len(errors) > _MAX_REPORTED_ERRORS:
-        problems += f"; and {len(errors) - _MAX_REPORTED_ERRORS} more"
+    problems = describe_validation_error(exc, root="(root)", limit=_MAX_REPORTED_ERRORS)
     return InjectHeaderError(
         f"the soajsinjectobj header is not the gateway's shape: {problems}", code="invalid"
     )
-
-
-def _problem(error: ErrorDetails) -> str:
-    """Format one validation error as ``field.path: message``."""
-    where = ".".join(str(part) for part in error["loc"]) or "(root)"
-    return f"{where}: {error['msg']}"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from soajs.errors import SettingsError
@@ -349,10 +350,14 @@ def _env_file_problem(path: Path, max_size: int) -> str | None:
 
 def _describe(exc: ValidationError) -> str:
     """Turn a pydantic error into lines that name the variable and omit the value."""
-    lines = []
-    for error in exc.errors(include_input=False, include_url=False):
-        field = str(error["loc"][0]).upper() if error["loc"] else "?"
-        variable = field if field.startswith("SOAJS_") else f"SOAJS_{field}"
-        message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{variable}: {message}")
-    return "invalid SOAJS settings: " + "; ".join(lines)
+    # Imported here: the pytest plugin imports this module at start-up, and only an invalid
+    # setting needs the formatter.
+    from soajs.validation import describe_validation_error
+
+    return "invalid SOAJS settings: " + describe_validation_error(exc, label=_variable)
+
+
+def _variable(error: ErrorDetails) -> str:
+    """The environment variable a setting is read from (``SOAJS_`` and the field, upper case)."""
+    field = str(error["loc"][0]).upper() if error["loc"] else "?"
+    return field if field.startswith("SOAJS_") else f"SOAJS_{field}"

@@ -9,8 +9,7 @@ with ``soajs gateway --config FILE``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from soajs._lazy import lazy_attributes
 
 __all__ = [
     "CallRecord",
@@ -31,19 +30,13 @@ _LAZY = {
     "GatewayConfigError": "soajs.gateway.config",
     "LocalGateway": "soajs.gateway.server",
     "UserTokenPayloadError": "soajs.gateway.access",
-    "config_from_seed": "soajs.gateway.config",
-    "default_dev_config": "soajs.gateway.config",
+    "config_from_seed": "soajs.gateway.seed",
+    "default_dev_config": "soajs.gateway.dev_config",
     "load_config": "soajs.gateway.config",
     "make_user_token": "soajs.gateway.access",
     "user_token_headers": "soajs.gateway.access",
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import on first use, so the configuration model loads without uvicorn or Starlette."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'soajs.gateway' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+# Imported on first use, so the configuration model loads without uvicorn or Starlette.
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -1,10 +1,9 @@
-"""The local gateway's configuration file: environment, provisioning data and static services.
+"""The local gateway's configuration: its model and loading it from a mapping or a file.
 
 The file is YAML or JSON. Its shape follows the records the real gateway reads from MongoDB
 (``environment``, ``products``, ``tenants``), flattened where that helps a person write it by
-hand. :func:`config_from_seed` converts such MongoDB records (Extended JSON, as in the
-captured ``db.seed.core_provision.json``) into the same model, so the bundled gateway and the
-real one can run on the same data.
+hand. MongoDB records themselves are converted by :mod:`soajs.gateway.seed`; a ready
+development configuration is in :mod:`soajs.gateway.dev_config`. Both stay importable from here.
 
 External keys (``extKey``) are opaque strings here. The real gateway derives them from the
 internal key with AES (``serviceConfig.key``); this gateway only looks them up verbatim, so a
@@ -14,8 +13,7 @@ key copied from a real deployment works unchanged and any string can be configur
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,10 @@ from pydantic import (
     model_validator,
 )
 
+from soajs._lazy import lazy_attributes
+from soajs.config_file import MAX_CONFIG_FILE_SIZE, read_config_file
 from soajs.errors import ConfigValidationError
+from soajs.validation import describe_validation_error, dotted_location, validation_errors
 
 __all__ = [
     "ApplicationConfig",
@@ -49,8 +50,7 @@ __all__ = [
     "StaticService",
     "TenantConfig",
     "TenantOAuth",
-    "config_from_seed",
-    "default_dev_config",
+    "default_core_db",
     "load_config",
     "maintenance_problem",
 ]
@@ -61,7 +61,8 @@ class GatewayConfigError(ConfigValidationError):
 
 
 class _Model(BaseModel):
-    # hide_input_in_errors: a refused config's keys and secrets must not appear in the error.
+    # hide_input_in_errors: the ValidationError stays as the GatewayConfigError's __context__,
+    # and the file holds keys and secrets.
     model_config = ConfigDict(populate_by_name=True, extra="forbid", hide_input_in_errors=True)
 
 
@@ -101,7 +102,8 @@ def _default_service_config() -> dict[str, Any]:
     }
 
 
-def _default_core_db() -> dict[str, Any]:
+def default_core_db() -> dict[str, Any]:
+    """The ``coreDB`` section an environment gets when the file gives none."""
     # registryLocation placeholders keep the real key order; the gateway fills them in.
     return {
         "provision": {
@@ -176,7 +178,7 @@ class EnvironmentConfig(_Model):
     service_config: dict[str, Any] = Field(
         default_factory=_default_service_config, alias="serviceConfig", repr=False
     )
-    core_db: dict[str, Any] = Field(default_factory=_default_core_db, alias="coreDB", repr=False)
+    core_db: dict[str, Any] = Field(default_factory=default_core_db, alias="coreDB", repr=False)
     tenant_meta_db: dict[str, Any] = Field(default_factory=dict, alias="tenantMetaDB", repr=False)
     custom: dict[str, Any] = Field(default_factory=dict, repr=False)
     resources: dict[str, Any] = Field(default_factory=dict, repr=False)
@@ -538,6 +540,9 @@ class GatewayConfig(_Model):
             GatewayConfigError: the data is invalid; the message names the field.
         """
         if isinstance(data.get("environment"), list):
+            # seed.py builds on this model, so it is imported when a seed is met.
+            from soajs.gateway.seed import config_from_seed
+
             return config_from_seed(data, source=source)
         try:
             return cls.model_validate(dict(data))
@@ -546,248 +551,50 @@ class GatewayConfig(_Model):
 
     @classmethod
     def from_file(cls, path: str | PathLike[str]) -> GatewayConfig:
-        """Load a YAML or JSON file (``.json`` is read as JSON, anything else as YAML)."""
+        """Load a YAML or JSON file; see :func:`load_config`."""
         return load_config(path)
 
 
 def _config_error(exc: ValidationError, source: str) -> GatewayConfigError:
-    lines = []
-    first_field: str | None = None
-    for error in exc.errors():
-        location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        first_field = first_field or location
-        lines.append(f"{location}: {error['msg']}")
-    return GatewayConfigError(f"{source}: " + "; ".join(lines), field=first_field)
+    errors = validation_errors(exc)
+    return GatewayConfigError(
+        f"{source}: {describe_validation_error(exc)}",
+        field=dotted_location(errors[0]) if errors else None,
+    )
 
 
-def load_config(path: str | PathLike[str]) -> GatewayConfig:
+def load_config(
+    path: str | PathLike[str], *, max_size: int = MAX_CONFIG_FILE_SIZE
+) -> GatewayConfig:
     """Read a gateway configuration file (YAML, JSON, or a MongoDB seed in Extended JSON).
 
+    The file is read by the rule of :mod:`soajs.config_file`: ``.json`` is JSON, ``.yaml`` and
+    ``.yml`` are YAML, any other name is YAML when PyYAML is installed (YAML reads JSON too).
+
+    Args:
+        path: the file.
+        max_size: the largest file read, in bytes.
+
     Raises:
-        GatewayConfigError: the file cannot be parsed or its content is invalid.
+        GatewayConfigError: the file is too large, cannot be parsed, or its content is invalid.
         OSError: the file cannot be read.
     """
-    file = Path(path)
-    text = file.read_text(encoding="utf-8")
-    data: Any
-    if file.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise GatewayConfigError(
-                f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-            ) from None
-    else:
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise GatewayConfigError(f"{file}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise GatewayConfigError(f"{file}: expected a mapping with an 'environment' section")
-    return GatewayConfig.from_mapping(data, source=str(file))
+    data = read_config_file(
+        path,
+        expected="a mapping with an 'environment' section",
+        error=GatewayConfigError,
+        max_size=max_size,
+    )
+    return GatewayConfig.from_mapping(data, source=str(Path(path)))
 
 
-def _from_extended_json(value: Any) -> Any:
-    """Turn MongoDB Extended JSON wrappers (``$oid``, ``$date``, ``$numberLong``...) into plain
-    values: ids become their hex string, dates milliseconds since the epoch."""
-    if isinstance(value, list):
-        return [_from_extended_json(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    if len(value) == 1:
-        ((tag, inner),) = value.items()
-        convert = _EXTENDED_JSON.get(tag)
-        if convert is not None:
-            return convert(inner)
-    return {key: _from_extended_json(item) for key, item in value.items()}
-
-
-def _date_ms(value: Any) -> Any:
-    from datetime import datetime
-
-    if isinstance(value, dict) and "$numberLong" in value:
-        return int(value["$numberLong"])
-    if isinstance(value, int | float):
-        return int(value)
-    if isinstance(value, str):
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return int(parsed.timestamp() * 1000)
-    return value
-
-
-_EXT_KEY_FIELDS = ("extKey", "env", "device", "geo", "dashboardAccess", "expDate")
-_EXTENDED_JSON: dict[str, Callable[[Any], Any]] = {
-    "$oid": str,
-    "$numberLong": int,
-    "$numberInt": int,
-    "$numberDouble": float,
-    "$date": _date_ms,
+# Names that moved to their own modules, still importable from here (the docs, the tests and
+# users' code import them from soajs.gateway.config). Loaded on first use: both modules build
+# on this one.
+_MOVED = {
+    "DEV_EXT_KEY": "soajs.gateway.dev_config",
+    "DEV_TENANT_ID": "soajs.gateway.dev_config",
+    "config_from_seed": "soajs.gateway.seed",
+    "default_dev_config": "soajs.gateway.dev_config",
 }
-
-
-def _pick(record: Mapping[str, Any], *names: str) -> dict[str, Any]:
-    return {name: record[name] for name in names if name in record}
-
-
-def config_from_seed(
-    seed: Mapping[str, Any], *, env: str | None = None, source: str = "seed"
-) -> GatewayConfig:
-    """Convert MongoDB provisioning records (the ``core_provision`` collections) to a config.
-
-    ``seed`` maps collection names to lists of documents in Extended JSON: ``environment``,
-    ``products`` and ``tenants`` are read, anything else is ignored. ``env`` picks the
-    environment record by code (default: the first record).
-
-    Raises:
-        GatewayConfigError: the records are missing or invalid.
-    """
-    data = _from_extended_json(dict(seed))
-    environments = data.get("environment") or []
-    if not environments:
-        raise GatewayConfigError(
-            f"{source}: environment: no environment record", field="environment"
-        )
-    record = environments[0]
-    if env is not None:
-        matches = [
-            item for item in environments if str(item.get("code", "")).lower() == env.lower()
-        ]
-        if not matches:
-            raise GatewayConfigError(
-                f"{source}: environment: no record with code {env.upper()!r}", field="environment"
-            )
-        record = matches[0]
-    services = record.get("services") or {}
-    environment: dict[str, Any] = _pick(
-        record, "code", "description", "domain", "sitePrefix", "apiPrefix", "protocol", "port"
-    )
-    if "deployer" in record:
-        environment["deployer"] = record["deployer"]
-    if isinstance(services.get("controller"), dict):
-        environment["controller"] = _pick(
-            services["controller"],
-            "maxPoolSize",
-            "authorization",
-            "requestTimeout",
-            "requestTimeoutRenewal",
-        )
-    if isinstance(services.get("config"), dict):
-        environment["serviceConfig"] = services["config"]
-    core_db = _default_core_db()
-    if not (record.get("dbs") or {}).get("config"):
-        core_db["session"] = None
-    environment["coreDB"] = core_db
-
-    products = [
-        {
-            **_pick(product, "code", "name", "description"),
-            "packages": [
-                _pick(package, "code", "name", "description", "acl")
-                for package in product.get("packages") or []
-            ],
-        }
-        for product in data.get("products") or []
-    ]
-    tenants = []
-    for tenant in data.get("tenants") or []:
-        converted: dict[str, Any] = {
-            "id": tenant.get("_id"),
-            **_pick(tenant, "code", "name", "type", "description", "locked", "profile"),
-        }
-        if isinstance(tenant.get("tenant"), dict):
-            converted["main"] = _pick(tenant["tenant"], "id", "code")
-        if isinstance(tenant.get("oauth"), dict):
-            converted["oauth"] = _pick(tenant["oauth"], "secret", "type", "disabled", "loginMode")
-        converted["applications"] = [
-            {
-                **_pick(app, "product", "package", "appId", "description", "acl"),
-                "keys": [
-                    {
-                        "key": key.get("key"),
-                        "config": key.get("config") or {},
-                        "extKeys": [
-                            _pick(
-                                ext, "extKey", "env", "device", "geo", "dashboardAccess", "expDate"
-                            )
-                            for ext in key.get("extKeys") or []
-                        ],
-                    }
-                    for key in app.get("keys") or []
-                ],
-            }
-            for app in tenant.get("applications") or []
-        ]
-        tenants.append(converted)
-    try:
-        return GatewayConfig.model_validate(
-            {"environment": environment, "products": products, "tenants": tenants}
-        )
-    except ValidationError as exc:
-        raise _config_error(exc, source) from None
-
-
-DEV_TENANT_ID = "6a1e00000000000000000001"
-DEV_EXT_KEY = (
-    "e038c52a36e5952343acee09d798d3dbcd195123315fb3361502207b49daef4d5558d75db82ee82e9e97ef"
-    "ceef31f844a301df055b6be36250cce34aadc9a02234df9e3e076f3fa2fd71ef333281931daec3f3e68bac"
-    "2047b6ea939d8b802d9e"
-)
-
-
-def default_dev_config(
-    services: Iterable[str] = ("hello", "caller", "secure"),
-    *,
-    health_check_interval: int = 2000,
-) -> GatewayConfig:
-    """A ready development configuration: env ``DEV``, tenant ``TTEN`` with one key.
-
-    The ids, keys and the JWT secret (``tenant jwt secret``) are those of the captured real
-    gateway seed, so headers and tokens look the same on both gateways. The package ACL grants
-    version ``"1"`` of every name in ``services`` with public APIs (``access: false``).
-    """
-    acl = {name: {"1": {"access": False, "apisPermission": "unrestricted"}} for name in services}
-    return GatewayConfig.model_validate(
-        {
-            "environment": {
-                "code": "DEV",
-                "description": "local development environment",
-                "port": 4000,
-                "healthCheckInterval": health_check_interval,
-            },
-            "products": [
-                {
-                    "code": "TPROD",
-                    "name": "Test Product",
-                    "packages": [
-                        {"code": "TPROD_BASIC", "name": "basic package", "acl": {"dev": acl}}
-                    ],
-                }
-            ],
-            "tenants": [
-                {
-                    "id": DEV_TENANT_ID,
-                    "code": "TTEN",
-                    "name": "Test Tenant",
-                    "type": "product",
-                    "profile": {"plan": "test"},
-                    "oauth": {"secret": "tenant jwt secret", "type": 0, "loginMode": "urac"},
-                    "applications": [
-                        {
-                            "product": "TPROD",
-                            "package": "TPROD_BASIC",
-                            "appId": "6a1e00000000000000000a01",
-                            "keys": [
-                                {
-                                    "key": "7d0b0c4a9d4e4b3a8f1e2d3c4b5a6978",
-                                    "config": {"dev": {"commonFields": {}}},
-                                    "extKeys": [{"extKey": DEV_EXT_KEY, "env": "DEV"}],
-                                }
-                            ],
-                        }
-                    ],
-                }
-            ],
-        }
-    )
+__getattr__ = lazy_attributes(__name__, _MOVED)

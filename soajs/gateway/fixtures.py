@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 import pytest
 
-from soajs.gateway.config import GatewayConfig, default_dev_config
+from soajs.gateway.config import GatewayConfig
+from soajs.gateway.dev_config import default_dev_config
 from soajs.gateway.server import LocalGateway
 
 # Re-exported: conftests written before the plugin import it from here.
@@ -41,7 +42,7 @@ def loopback_gateway(
 
     Args:
         config: the gateway configuration (object, mapping or file); by default
-            :func:`~soajs.gateway.config.default_dev_config`.
+            :func:`~soajs.gateway.dev_config.default_dev_config`.
         health_check_interval: milliseconds between health checks (short, for fast tests).
     """
     chosen = default_dev_config() if config is None else config
@@ -59,7 +60,7 @@ def gateway_fixture(
 
     Args:
         config: the gateway configuration (object, mapping or file); by default
-            :func:`~soajs.gateway.config.default_dev_config`.
+            :func:`~soajs.gateway.dev_config.default_dev_config`.
         scope: the pytest scope of the fixture.
         health_check_interval: milliseconds between health checks (short, for fast tests).
         name: the fixture's name; by default the name it is assigned to in the module.

@@ -29,13 +29,13 @@ from starlette.routing import Route
 from soajs.gateway.access import ERRORS
 from soajs.gateway.config import GatewayOptions
 from soajs.gateway.proxy import error_payload
-from soajs.gateway.state import (
+from soajs.gateway.registration_checks import (
     RegistrationInvalid,
-    RegistrationRejected,
-    RegistryState,
     address_allowed,
     check_registration,
 )
+from soajs.gateway.registry_views import awareness_view, full_registry, registry_view
+from soajs.gateway.state import RegistrationRejected, RegistryState
 from soajs.gateway.wire import (
     CONTROLLER_PACKAGE,
     CONTROLLER_VERSION,
@@ -278,7 +278,7 @@ def create_maintenance_app(state: RegistryState, calls: CallLog) -> BrowserReque
             return _reply("/getRegistry", False)
         name = query.get("name") or query.get("serviceName")
         kind = query.get("type") or "service"
-        return _reply("/getRegistry", True, state.registry_view(name, kind))
+        return _reply("/getRegistry", True, registry_view(state, name, kind))
 
     async def register(request: Request) -> Response:
         try:
@@ -311,10 +311,10 @@ def create_maintenance_app(state: RegistryState, calls: CallLog) -> BrowserReque
         state.rebuild()
         logger.info("registry rebuilt; registrations without mw dropped")
         # Unlike /getRegistry, nobody needs the secrets from here: it only shows the result.
-        return _reply("/reloadRegistry", True, redact_secrets(state.full_registry()))
+        return _reply("/reloadRegistry", True, redact_secrets(full_registry(state)))
 
     async def awareness_stat(request: Request) -> Response:
-        return _reply("/awarenessStat", True, redact_secrets(state.awareness_view()))
+        return _reply("/awarenessStat", True, redact_secrets(awareness_view(state)))
 
     async def fallback(request: Request) -> Response:
         # /heartbeat, /loadProvision and every unknown path: result true, no data.

@@ -33,8 +33,8 @@ from soajs.gateway.injection import (
     encode_inject_header,
     merge_config,
 )
-from soajs.gateway.state import GATEWAY_NAME, RegistryState
-from soajs.gateway.wire import js_dumps, js_truthy
+from soajs.gateway.state import RegistryState
+from soajs.gateway.wire import GATEWAY_NAME, js_dumps, js_truthy
 
 __all__ = ["DataPortApp", "Route", "error_payload", "has_dot_segment", "parse_route"]
 

@@ -19,7 +19,9 @@ import uvicorn
 from soajs.gateway.config import GatewayConfig, load_config
 from soajs.gateway.maintenance import CallLog, CallRecord, create_maintenance_app
 from soajs.gateway.proxy import DataPortApp
-from soajs.gateway.state import GATEWAY_NAME, RegistryState
+from soajs.gateway.registry_views import full_registry
+from soajs.gateway.state import RegistryState
+from soajs.gateway.wire import GATEWAY_NAME
 
 __all__ = ["LocalGateway"]
 
@@ -332,7 +334,7 @@ class LocalGateway:
 
     def registry(self) -> dict[str, Any]:
         """A copy of the whole registry, secrets included (``/reloadRegistry`` hides them)."""
-        return self._in_loop(lambda state: state.full_registry())
+        return self._in_loop(full_registry)
 
     def reload(self) -> None:
         """Rebuild the registry, dropping registrations made without ``mw``."""

@@ -1,26 +1,26 @@
-"""The local gateway's registry: services, their hosts and health, and the views it serves.
+"""The local gateway's registry: the services and daemons it knows, and ``/register``.
 
-Everything here runs on the gateway's event loop; nothing takes a lock. The shapes copy what the
-real gateway (``soajs.controller`` 4.3.3) was seen to answer, see
-``tests/fixtures/captured/``: a fresh ``/register`` entry, the entry rebuilt from the database
-after a reload, the filtered ``/getRegistry`` view.
+The registry is built from the configuration and the persisted (``mw``) registrations, as the
+real gateway rebuilds it from its database, and changed by ``/register``. What the maintenance
+API answers about it is rendered by :mod:`soajs.gateway.registry_views`; which hosts are
+healthy is :mod:`soajs.gateway.health`'s; what ``/register`` refuses before it gets here is
+:mod:`soajs.gateway.registration_checks`'. Everything runs on the gateway's event loop; nothing
+takes a lock. The shapes copy what the real gateway (``soajs.controller`` 4.3.3) was seen to
+answer, see ``tests/fixtures/captured/``: a fresh ``/register`` entry and the entry rebuilt
+from the database after a reload.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import ipaddress
-import logging
-import math
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from soajs.gateway.config import GatewayConfig, maintenance_problem
+from soajs.gateway.config import GatewayConfig
+from soajs.gateway.health import HealthChecks, ProbeTarget
 from soajs.gateway.wire import (
+    GATEWAY_NAME,
     js_string,
     js_truthy,
     latest_version,
@@ -29,18 +29,8 @@ from soajs.gateway.wire import (
     version_is_valid,
 )
 
-__all__ = [
-    "HostHealth",
-    "RegistrationInvalid",
-    "RegistrationRejected",
-    "RegistryState",
-    "address_allowed",
-    "check_registration",
-]
+__all__ = ["RegistrationRejected", "RegistryState"]
 
-logger = logging.getLogger("soajs.gateway")
-
-GATEWAY_NAME = "controller"
 # Per-version flags /register copies into versions[v], in the gateway's order.
 _VERSION_FLAGS = (
     "oauth",
@@ -65,117 +55,10 @@ _DB_FLAGS = (
     "provision_ACL",
     "oauth",
 )
-PROBE_TIMEOUT = 5.0
-# requestTimeout and requestTimeoutRenewal above a day are a mistake, and their product must
-# stay a timeout httpx can wait for.
-MAX_REQUEST_TIMEOUT = 86_400
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class RegistrationRejected(Exception):
     """``/register`` refused a registration; the gateway answers ``result: false``."""
-
-
-class RegistrationInvalid(Exception):
-    """A registration the real gateway would take but this one refuses, with the error code.
-
-    194: a malformed value (wrong type, out of range); 191: an address outside loopback and
-    ``gateway.registerAllow``.
-    """
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-
-
-def address_allowed(address: str, allow: Iterable[IPNetwork]) -> bool:
-    """Whether ``address`` is an IP literal on loopback or inside one of the ``allow`` networks.
-
-    Host names are never allowed: what they resolve to can change after the check.
-    """
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-        parsed = parsed.ipv4_mapped
-    return parsed.is_loopback or any(parsed in network for network in allow)
-
-
-def _number_problem(name: str, value: Any, low: int, high: int) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return f"{name} must be a number"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{name} must be a finite number"
-    parsed = parse_int(value)
-    if parsed is None or not low <= parsed <= high:
-        return f"{name} must be between {low} and {high}"
-    return None
-
-
-def _registration_problem(body: dict[str, Any]) -> str | None:
-    for name in ("name", "ip", "type", "group"):
-        if body.get(name) is not None and not isinstance(body[name], str):
-            return f"{name} must be a string"
-    version = body.get("version")
-    if version is not None and not isinstance(version, str | int | float):
-        return "version must be a string"
-    if isinstance(version, float) and not math.isfinite(version):
-        return "version must be a finite number"
-    for name, low, high in (
-        ("port", 1, 65535),
-        ("portHost", 1, 65535),
-        ("requestTimeout", 0, MAX_REQUEST_TIMEOUT),
-        ("requestTimeoutRenewal", 0, MAX_REQUEST_TIMEOUT),
-    ):
-        problem = _number_problem(name, body.get(name), low, high)
-        if problem is not None:
-            return problem
-    targets = body.get("interConnect")
-    if targets is not None and not (
-        isinstance(targets, list)
-        and all(isinstance(item, dict) and isinstance(item.get("name"), str) for item in targets)
-    ):
-        return "interConnect must be a list of {name, version}"
-    return maintenance_problem(body.get("maintenance"))
-
-
-def check_registration(body: dict[str, Any], allow: Iterable[IPNetwork]) -> None:
-    """Refuse a ``/register`` payload that could break the registry or send traffic away.
-
-    The refusals the real gateway makes itself (missing fields, bad version, port taken) stay
-    with :meth:`RegistryState.register`.
-
-    Raises:
-        RegistrationInvalid: 194 for a malformed value, 191 for an address not allowed.
-    """
-    problem = _registration_problem(body)
-    if body.get("name") == GATEWAY_NAME:
-        problem = f"{GATEWAY_NAME} is the gateway's own entry"
-    if problem is not None:
-        raise RegistrationInvalid(194, problem)
-    ip = body.get("ip")
-    if ip and not address_allowed(ip, allow):
-        raise RegistrationInvalid(
-            191, f"ip {ip!r} is not a loopback address nor inside gateway.registerAllow"
-        )
-
-
-@dataclass
-class HostHealth:
-    """What the last health checks said about one host of one service version."""
-
-    healthy: bool
-    last_check: int
-    down_since: int | None = None
-    down_count: int = 0
-
-
-def _host_url(ip: str, port: int, path: str) -> str:
-    host = f"[{ip}]" if ":" in ip and not ip.startswith("[") else ip
-    return f"http://{host}:{port}{path}"
 
 
 class RegistryState:
@@ -196,7 +79,7 @@ class RegistryState:
         self.services: dict[str, dict[str, Any]] = {}
         self.daemons: dict[str, dict[str, Any]] = {}
         self._persisted: list[dict[str, Any]] = []
-        self._health: dict[tuple[str, str, str], HostHealth] = {}
+        self.health = HealthChecks()
         self._round_robin: dict[tuple[str, str], int] = {}
         self.rebuild()
 
@@ -216,12 +99,11 @@ class RegistryState:
                 self._add_db_entry({**service.registration(), "ip": ip})
         for body in self._persisted:
             self._add_db_entry(body)
-        known = {
+        self.health.keep_only(
             (name, version, ip)
             for name, entry in self._all_entries()
             for version, ip in self._host_pairs(entry)
-        }
-        self._health = {key: value for key, value in self._health.items() if key in known}
+        )
 
     def _controller_entry(self) -> dict[str, Any]:
         controller = self.config.environment.controller
@@ -343,110 +225,6 @@ class RegistryState:
                     f"Item of type [{kind}] with port [{port}] is taken by [{other['name']}]."
                 )
 
-    # -- views ------------------------------------------------------------------------------
-
-    def service_config(self, *, requester: str | None) -> dict[str, Any]:
-        """``serviceConfig`` without ``cors``, and without ``oauth`` unless ``oauth`` asks."""
-        rendered = self._full_service_config()
-        rendered.pop("cors", None)
-        if requester != "oauth":
-            rendered.pop("oauth", None)
-        return rendered
-
-    def _full_service_config(self) -> dict[str, Any]:
-        environment = self.config.environment
-        extras = copy.deepcopy(environment.service_config)
-        given = extras.get("awareness")
-        awareness: dict[str, Any] = {
-            **(given if isinstance(given, dict) else {}),
-            "cacheTTL": environment.cache_ttl,
-            "healthCheckInterval": environment.health_check_interval,
-            "autoRelaodRegistry": environment.auto_reload_registry,
-            "maxLogCount": environment.max_log_count,
-            "autoRegisterService": environment.auto_register_service,
-        }
-        given_ports = extras.get("ports")
-        ports: dict[str, Any] = {
-            **(given_ports if isinstance(given_ports, dict) else {}),
-            "controller": self.data_port,
-            "maintenanceInc": environment.maintenance_inc,
-            "randomInc": environment.random_inc,
-        }
-        rendered: dict[str, Any] = {}
-        if "awareness" not in extras:
-            rendered["awareness"] = awareness
-        for key, value in extras.items():
-            if key == "awareness":
-                rendered[key] = awareness
-            elif key == "ports":
-                rendered[key] = ports
-            else:
-                rendered[key] = value
-        if "ports" not in extras:
-            rendered["ports"] = ports
-        return rendered
-
-    def _core_db(self) -> dict[str, Any]:
-        rendered: dict[str, Any] = {}
-        for name, value in copy.deepcopy(self.config.environment.core_db).items():
-            if isinstance(value, dict):
-                value["registryLocation"] = {
-                    "l1": "coreDB",
-                    "l2": name,
-                    "env": self.env,
-                    "timeLoaded": self.time_loaded,
-                }
-            rendered[name] = value
-        return rendered
-
-    def _base(self, *, requester: str | None) -> dict[str, Any]:
-        environment = self.config.environment
-        data: dict[str, Any] = {"timeLoaded": self.time_loaded, "name": self.env}
-        for key, value in (
-            ("domain", environment.domain),
-            ("sitePrefix", environment.site_prefix),
-            ("apiPrefix", environment.api_prefix),
-            ("protocol", environment.protocol),
-            ("port", environment.port),
-        ):
-            if js_truthy(value):
-                data[key] = value
-        data["environment"] = self.env
-        data["coreDB"] = self._core_db()
-        data["tenantMetaDB"] = copy.deepcopy(environment.tenant_meta_db)
-        data["serviceConfig"] = self.service_config(requester=requester)
-        data["deployer"] = copy.deepcopy(environment.deployer)
-        data["custom"] = copy.deepcopy(environment.custom)
-        data["resources"] = copy.deepcopy(environment.resources)
-        return data
-
-    def registry_view(self, service_name: str | None, kind: str) -> dict[str, Any]:
-        """The ``/getRegistry`` ``data`` for a requester, filtered like the real gateway."""
-        data = self._base(requester=service_name)
-        if kind == "service":
-            services: dict[str, Any] = {GATEWAY_NAME: copy.deepcopy(self.services[GATEWAY_NAME])}
-            own = self.services.get(service_name or "")
-            if service_name and service_name != GATEWAY_NAME and own is not None:
-                reduced = {key: own[key] for key in ("group", "port") if key in own}
-                services[service_name] = reduced
-            data["services"] = services
-        else:
-            data["services"] = copy.deepcopy(self.services)
-            data["daemons"] = copy.deepcopy(self.daemons)
-        data["awareness"] = {"host": self.host, "port": self.data_port}
-        return data
-
-    def full_registry(self) -> dict[str, Any]:
-        """The whole registry, as ``/reloadRegistry`` answers it."""
-        data = self._base(requester=None)
-        data["services"] = copy.deepcopy(self.services)
-        data["daemons"] = copy.deepcopy(self.daemons)
-        return data
-
-    def awareness_view(self) -> dict[str, Any]:
-        """``/awarenessStat``: every service and daemon with its health statistics."""
-        return {"services": copy.deepcopy(self.services), "daemons": copy.deepcopy(self.daemons)}
-
     @property
     def cors(self) -> dict[str, Any] | None:
         """The environment's CORS settings when enabled."""
@@ -473,86 +251,21 @@ class RegistryState:
 
     async def check_health(self, client: httpx.AsyncClient) -> None:
         """Probe every registered host once and record which ones answer 200."""
-        inc = self.config.environment.maintenance_inc
-        jobs: list[tuple[str, str, str, dict[str, Any]]] = [
+        targets: list[ProbeTarget] = [
             (name, version, ip, entry)
             for name, entry in self._all_entries()
             for version, ip in self._host_pairs(entry)
         ]
-        results = await asyncio.gather(*(self._probe_alone(client, job, inc) for job in jobs))
-        checked = now_ms()
-        for (name, version, ip, entry), healthy in zip(jobs, results, strict=True):
-            previous = self._health.get((name, version, ip))
-            state = previous or HostHealth(healthy=healthy, last_check=checked)
-            state.last_check = checked
-            if healthy:
-                if previous is None or not previous.healthy:
-                    logger.info("host %s of %s v%s is healthy", ip, name, version)
-                state.healthy, state.down_since, state.down_count = True, None, 0
-            else:
-                if previous is None or previous.healthy:
-                    logger.info("host %s of %s v%s is not healthy", ip, name, version)
-                if state.down_since is None:
-                    state.down_since = checked
-                else:
-                    state.down_count += 1
-                state.healthy = False
-            self._health[(name, version, ip)] = state
-            stats = {"lastCheck": checked, "healthy": state.healthy, "version": version}
-            if not state.healthy:
-                stats["downSince"] = state.down_since
-                stats["downCount"] = state.down_count
-            entry.setdefault("awarenessStats", {})[ip] = stats
+        inc = self.config.environment.maintenance_inc
+        checked = await self.health.check(client, targets, inc)
         controller = self.services[GATEWAY_NAME]
         controller["awarenessStats"] = {
             self.host: {"lastCheck": checked, "healthy": True, "version": "1"}
         }
 
-    async def _probe_alone(
-        self, client: httpx.AsyncClient, job: tuple[str, str, str, dict[str, Any]], inc: int
-    ) -> bool:
-        """Probe one host; a failure to probe marks that host unhealthy, never the others."""
-        name, version, ip, entry = job
-        try:
-            return await self._probe(client, ip, entry, inc)
-        except Exception:
-            logger.warning(
-                "cannot probe host %s of %s v%s; marked unhealthy", ip, name, version, exc_info=True
-            )
-            return False
-
-    async def _probe(
-        self, client: httpx.AsyncClient, ip: str, entry: dict[str, Any], inc: int
-    ) -> bool:
-        port = parse_int(entry.get("port"))
-        if port is None:
-            return False
-        maintenance = entry.get("maintenance")
-        # Only an entry rebuilt from the database has a root `maintenance`; a fresh /register
-        # keeps it under versions[v], so the real gateway falls back to /heartbeat probes.
-        if (
-            isinstance(maintenance, dict)
-            and maintenance.get("readiness")
-            and maintenance.get("port")
-        ):
-            port_type = (maintenance["port"] or {}).get("type")
-            if port_type == "maintenance":
-                probe_port: int | None = port + inc
-            elif port_type == "inherit":
-                probe_port = port
-            else:
-                probe_port = parse_int((maintenance["port"] or {}).get("value"))
-            if probe_port is None:
-                return False
-            return await _answers_200(client, _host_url(ip, probe_port, maintenance["readiness"]))
-        if await _answers_200(client, _host_url(ip, port + inc, "/heartbeat")):
-            return True
-        return await _answers_200(client, _host_url(ip, port, "/heartbeat"))
-
     def is_healthy(self, name: str, version: str, ip: str) -> bool:
         """Whether the last health check found this host healthy."""
-        state = self._health.get((name, version, ip))
-        return state is not None and state.healthy
+        return self.health.is_healthy(name, version, ip)
 
     def pick_host(self, name: str, version: str | None) -> str | None:
         """A healthy host of ``name`` at ``version`` (default latest), round-robin."""
@@ -620,17 +333,3 @@ def _new_entry(
     entry["version"] = version
     entry["hosts"] = {"latest": version}
     return entry
-
-
-async def _answers_200(client: httpx.AsyncClient, url: str) -> bool:
-    port = httpx.URL(url).port
-    if port is not None and not 0 < port < 65536:
-        # port + maintenanceInc can pass 65535; Node fails that one probe, and so does this.
-        return False
-    try:
-        response = await client.get(url, timeout=PROBE_TIMEOUT)
-    except httpx.HTTPError as exc:
-        logger.debug("probe %s: %s", url, type(exc).__name__)
-        return False
-    logger.debug("probe %s: %s", url, response.status_code)
-    return response.status_code == 200

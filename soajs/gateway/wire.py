@@ -12,6 +12,7 @@ from urllib.parse import quote
 __all__ = [
     "CONTROLLER_PACKAGE",
     "CONTROLLER_VERSION",
+    "GATEWAY_NAME",
     "REDACTED",
     "encode_uri_component",
     "js_dumps",
@@ -30,6 +31,8 @@ __all__ = [
 
 CONTROLLER_PACKAGE = "soajs.controller"
 CONTROLLER_VERSION = "4.3.3"
+GATEWAY_NAME = "controller"
+"""The registry name of the gateway's own entry."""
 
 # Keys that a JavaScript object enumerates first, in ascending order (array indexes).
 _INDEX_KEY = re.compile(r"^(0|[1-9][0-9]*)$")

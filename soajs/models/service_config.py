@@ -22,13 +22,12 @@ upstream where upstream lets broken values through and looser where upstream rej
 
 Unknown keys are refused so a typo (``extkeyRequired``) cannot silently drop a flag.
 
-How a configuration file is read (docs/protocol.md §8) lives here, in :meth:`Config.from_file`; the
-``soajs config validate`` command calls it.
+:meth:`Config.from_file` loads a file (docs/protocol.md §8), read by the rule of
+:mod:`soajs.config_file`; the ``soajs config validate`` command calls it.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,9 +46,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
-from soajs.errors import ConfigValidationError, missing_extra_message
+from soajs.config_file import MAX_CONFIG_FILE_SIZE, read_config_file
+from soajs.errors import ConfigValidationError
+from soajs.validation import describe_validation_error, validation_errors, validator_message
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -325,30 +326,26 @@ class Config(_ConfigPart):
         return values
 
     @classmethod
-    def from_file(cls, path: str | PathLike[str]) -> Self:
-        """Load a JSON file, or a ``.yaml``/``.yml`` file when PyYAML is installed.
+    def from_file(cls, path: str | PathLike[str], *, max_size: int = MAX_CONFIG_FILE_SIZE) -> Self:
+        """Load a JSON or YAML file, read as :mod:`soajs.config_file` says (``.json`` is JSON).
 
         The file may use this model's names, the gateway's wire names, or a Node service's
         ``soa.json`` keys (``serviceName``, ``serviceGroup``, ``servicePort``,
         ``serviceVersion``), so a service ported from Node can point at its ``soa.json``.
 
+        Args:
+            path: the file.
+            max_size: the largest file read, in bytes.
+
         Raises:
-            ConfigValidationError: the file is not a JSON/YAML object or its content is invalid.
+            ConfigValidationError: the file is too large, not a JSON/YAML object, or its content
+                is invalid.
             OSError: the file cannot be read.
         """
         file = Path(path)
-        text = file.read_text(encoding="utf-8")
-        if file.suffix.lower() in (".yaml", ".yml"):
-            data = _load_yaml(text, file)
-        else:
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ConfigValidationError(
-                    f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-                ) from None
-        if not isinstance(data, dict):
-            raise ConfigValidationError(f"{file}: expected an object of configuration fields")
+        data = read_config_file(
+            file, expected="an object of configuration fields", max_size=max_size
+        )
         try:
             return cls.model_validate(data)
         except ConfigValidationError as exc:
@@ -440,38 +437,35 @@ def _config_error(
     or its soa.json spelling (``version (serviceVersion)``).
     """
     keys = given if isinstance(given, dict) else {}
-    lines: list[str] = []
-    fields: list[str] = []
-    for error in exc.errors(include_input=False, include_url=False):
-        loc = [str(part) for part in error["loc"]]
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == _SPELLING_CONFLICT:
-            loc = [str((error.get("ctx") or {})["field"])]
-        elif error["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling against soajs.Config)"
-        elif error["type"] == "missing":
-            message = "is required"
-        field = ".".join(loc)
-        top = model.model_fields.get(loc[0]) if loc else None
-        node_spelling = NODE_SPELLINGS.get(loc[0]) if loc else None
+
+    def label(error: ErrorDetails) -> str:
+        field = _field(error)
+        top_name = field.split(".")[0]
+        top = model.model_fields.get(top_name)
+        node_spelling = NODE_SPELLINGS.get(top_name)
         other = node_spelling if node_spelling in keys else top.alias if top is not None else None
         # A conflict's message names both spellings already.
-        named = other and len(loc) == 1 and error["type"] != _SPELLING_CONFLICT
-        label = f"{field} ({other})" if named else field
-        fields.append(field)
-        lines.append(f"{label or 'config'}: {message}")
+        named = other and "." not in field and error["type"] != _SPELLING_CONFLICT
+        return f"{field} ({other})" if named else field or "config"
+
+    errors = validation_errors(exc)
     return ConfigValidationError(
-        "invalid service config: " + "; ".join(lines), field=fields[0] if fields else None
+        "invalid service config: "
+        + describe_validation_error(exc, label=label, message=_config_message),
+        field=_field(errors[0]) if errors else None,
     )
 
 
-def _load_yaml(text: str, file: Path) -> Any:
-    try:
-        import yaml
-    except ImportError:
-        hint = missing_extra_message(f"{file}: reading YAML", "PyYAML", "gateway")
-        raise ConfigValidationError(f"{hint} (or pip install pyyaml), or use a JSON file") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigValidationError(f"{file}: not valid YAML ({exc})") from None
+def _field(error: ErrorDetails) -> str:
+    """The dotted field an error is about; a spelling conflict names the field it concerns."""
+    if error["type"] == _SPELLING_CONFLICT:
+        return str((error.get("ctx") or {})["field"])
+    return ".".join(str(part) for part in error["loc"])
+
+
+def _config_message(error: ErrorDetails) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field (check the spelling against soajs.Config)"
+    if error["type"] == "missing":
+        return "is required"
+    return validator_message(error)

@@ -27,6 +27,7 @@ from soajs.errors import (
 )
 from soajs.models.registry import Registry, parse_registry_reply
 from soajs.settings import REGISTRY_FETCH_DEADLINE, REGISTRY_MAX_REPLY_SIZE, Settings
+from soajs.validation import describe_validation_error
 
 __all__ = ["STOP_POLL_INTERVAL", "RegistryClient"]
 
@@ -450,9 +451,4 @@ def _forget_pool_after_fork(ref: weakref.ref[RegistryClient]) -> Callable[[], No
 
 def _describe(exc: ValidationError) -> str:
     """Name the refused fields without echoing their values (they may hold credentials)."""
-    parts = []
-    for error in exc.errors(include_input=False, include_url=False)[:5]:
-        location = ".".join(str(part) for part in error["loc"]) or "data"
-        parts.append(f"{location}: {error['msg']}")
-    more = exc.error_count() - len(parts)
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+    return describe_validation_error(exc, root="data", limit=5)

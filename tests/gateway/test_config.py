@@ -90,6 +90,25 @@ class TestLoadConfig:
         assert config.ext_keys()[0] not in text
         assert "tenant jwt secret" not in text
 
+    def test_errors_never_show_a_given_value(self, tmp_path):
+        """A secret-looking value in a refused field appears neither in the error nor its cause."""
+        path = tmp_path / "gw.yaml"
+        path.write_text(
+            "tenants:\n"
+            "  - id: t1\n"
+            "    code: TTEN\n"
+            "    oauth: {secret: [s3cr3t-jwt-value]}\n"
+            "    applications:\n"
+            "      - {product: P, package: P_BASIC, appId: a1,\n"
+            "         keys: [{key: k1, extKeys: [{extKey: {value: s3cr3t-ext-key}}]}]}\n"
+        )
+        with pytest.raises(GatewayConfigError) as caught:
+            load_config(path)
+        assert caught.value.field == "tenants.0.oauth.secret"
+        assert "extKeys.0.extKey" in str(caught.value)
+        for shown in (str(caught.value), repr(caught.value.__context__)):
+            assert "s3cr3t" not in shown
+
     def test_awareness_given_inside_service_config_is_used(self):
         """serviceConfig.awareness values are taken when not given directly."""
         config = GatewayConfig.from_mapping(
