@@ -1,4 +1,5 @@
-"""Service to service: ``caller`` reaches ``hello`` directly (mesh), ``relay`` via the gateway.
+"""Service to service: ``caller`` and ``versionless`` reach ``hello`` directly (mesh), ``relay``
+through the gateway.
 
 Both use :class:`soajs.ServiceConnector` inside a request that came through the real gateway;
 ``hello`` reports what context it received each time.
@@ -45,9 +46,20 @@ def caller(gateway: GatewayUnderTest, hello: RunningService) -> Iterator[Running
 
 
 @pytest.fixture(scope="module")
+def versionless(gateway: GatewayUnderTest, hello: RunningService) -> Iterator[RunningService]:
+    """``versionless`` (Flask), with a version-less ``interConnect`` to hello.
+
+    The gateway then lists hello with ``version: null``, which a call without a version matches
+    (soajs core's ``version === item.version`` with both ``null``).
+    """
+    with run_service(gateway, "flask", "versionless", inter_connect=[{"name": "hello"}]) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
 def relay(gateway: GatewayUnderTest, hello: RunningService) -> Iterator[RunningService]:
-    """``relay`` (Flask), with a version-less ``interConnect`` to hello: never a mesh match."""
-    with run_service(gateway, "flask", "relay", inter_connect=[{"name": "hello"}]) as service:
+    """``relay`` (Flask), with no ``interConnect``: no mesh entry, so the gateway path."""
+    with run_service(gateway, "flask", "relay") as service:
         yield service
 
 
@@ -66,6 +78,17 @@ class TestMesh:
     ) -> None:
         """The connector goes straight to hello's port; hello sees tenant TTEN and its config."""
         body = _call_through(gateway, "caller")
+        assert body["mesh"] is True
+        assert body["host"] == f"127.0.0.1:{hello.port}"
+        assert body["status"] == 200
+        assert body["reply"] == HELLO_REPORT
+        assert hello.received()[-1] == HELLO_REPORT
+
+    def test_versionless_entry_reaches_hello_directly(
+        self, gateway: GatewayUnderTest, hello: RunningService, versionless: RunningService
+    ) -> None:
+        """A version-less interConnect entry is a mesh match for a call without a version."""
+        body = _call_through(gateway, "versionless")
         assert body["mesh"] is True
         assert body["host"] == f"127.0.0.1:{hello.port}"
         assert body["status"] == 200
