@@ -39,10 +39,14 @@ class TestGatewayRestart:
         """Down: last good registry kept and served; back: the service reloads and is routed."""
         gateway = gateway_restarter
         manager = survivor.registry
-        before = manager.registry
-        reloads_before = manager.status.reloads
 
         gateway.stop_gateway()
+        with pytest.raises(GatewayUnavailable):
+            manager.reload()
+        # Read the snapshot only now: a background reload that was already answered when the
+        # gateway stopped may have swapped it in; from here on nothing can load a new one.
+        before = manager.registry
+        reloads_before = manager.status.reloads
         with pytest.raises(GatewayUnavailable):
             manager.reload()
         assert manager.registry is before
