@@ -17,9 +17,11 @@ is enough to run an app with no gateway. The integrations (:mod:`soajs.fastapi`,
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
@@ -31,6 +33,8 @@ from soajs.registry.manager import RegistryManager
 from soajs.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from soajs.models.service_config import Config
 
 __all__ = ["ServiceLifecycle", "SoajsContainer"]
@@ -116,6 +120,7 @@ class ServiceLifecycle:
         self._started = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        os.register_at_fork(after_in_child=_rearm_after_fork(weakref.ref(self)))
 
     @property
     def registry(self) -> RegistryManager:
@@ -231,6 +236,19 @@ class ServiceLifecycle:
             # A thread has no caller to raise to: the failure must at least be visible.
             logger.exception("could not register the service with the gateway")
 
+    def _rearm_after_fork(self) -> None:
+        """Give a forked child its own lock and no registration thread.
+
+        A parent thread inside :meth:`start` (gunicorn ``--preload``: the master registers
+        while it forks) holds the lock at the fork; the child would wait for it forever.
+        """
+        stopping = self._stopping.is_set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        if stopping:
+            self._stopping.set()
+        self._thread = None
+
     def _wait_listening(self, host: str, port: int) -> bool:
         deadline = time.monotonic() + self.listen_timeout
         while not self._stopping.is_set():
@@ -242,3 +260,14 @@ class ServiceLifecycle:
                     return False
             self._stopping.wait(0.05)
         return False
+
+
+def _rearm_after_fork(ref: weakref.ref[ServiceLifecycle]) -> Callable[[], None]:
+    """Build the after-fork hook; the weak reference lets the lifecycle be collected."""
+
+    def rearm() -> None:
+        lifecycle = ref()
+        if lifecycle is not None:
+            lifecycle._rearm_after_fork()
+
+    return rearm

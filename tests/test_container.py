@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -275,6 +277,52 @@ class TestServiceLifecycle:
         assert lifecycle._thread is not None
         assert not lifecycle._thread.is_alive()
         assert registry.registrations == []
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+    def test_a_child_forked_during_start_starts_on_its_own(self) -> None:
+        """A worker forked while the parent is inside start() (gunicorn --preload) can start."""
+        parent = os.getpid()
+        in_start = threading.Event()
+        release = threading.Event()
+
+        class SlowGatewayRegistry(FakeRegistryManager):
+            def start_in_background(self) -> None:
+                # In the parent, the fork happens while this call is still going on.
+                if os.getpid() == parent:
+                    in_start.set()
+                    release.wait(10)
+                super().start_in_background()
+
+        registry = SlowGatewayRegistry(
+            config=Config(name="hello", group="test", port=free_port(), version="1"),
+            settings=Settings(reregister_interval=0),
+            autostart=False,
+        )
+        _, lifecycle = self.lifecycle_for(registry)
+        starting = threading.Thread(target=lifecycle.start)
+        starting.start()
+        try:
+            assert in_start.wait(10)
+            with warnings.catch_warnings():
+                # Python 3.12+ warns about forking a threaded process: that is the point here.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:  # the child: report through the exit code only
+                code = 1
+                try:
+                    child = threading.Thread(target=lifecycle.start, daemon=True)
+                    child.start()
+                    child.join(5)
+                    code = 0 if lifecycle.started and registry.fetches == 1 else 2
+                finally:
+                    os._exit(code)
+            _, wait_status = os.waitpid(pid, 0)
+        finally:
+            release.set()
+            starting.join(10)
+            lifecycle.stop()
+        assert os.waitstatus_to_exitcode(wait_status) == 0
+        assert lifecycle.started is False
 
     def test_a_broken_config_is_logged_not_raised(self, caplog: pytest.LogCaptureFixture) -> None:
         """A registration that cannot be built is logged from the thread."""
