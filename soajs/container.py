@@ -16,6 +16,7 @@ is enough to run an app with no gateway. The integrations (:mod:`soajs.fastapi`,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -253,7 +254,12 @@ class ServiceLifecycle:
         deadline = time.monotonic() + self.listen_timeout
         while not self._stopping.is_set():
             try:
-                with socket.create_connection((host, port), timeout=0.5):
+                with socket.create_connection((host, port), timeout=0.5) as probe:
+                    # A server that forks now (gunicorn --preload) copies the probe into its
+                    # workers: end the connection itself, or the worker that accepted it waits
+                    # for a request until the server's timeout kills it.
+                    with contextlib.suppress(OSError):
+                        probe.shutdown(socket.SHUT_RDWR)
                     return True
             except OSError:
                 if time.monotonic() >= deadline:

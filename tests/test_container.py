@@ -228,6 +228,39 @@ class TestServiceLifecycle:
         finally:
             lifecycle.stop()
 
+    def test_the_port_probe_ends_a_connection_a_fork_copied(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The probe shuts its connection down, so a worker forked mid-probe cannot hold it open."""
+        copies: list[int] = []
+        create_connection = socket.create_connection
+
+        def probe_copied_by_a_fork(*args: Any, **kwargs: Any) -> socket.socket:
+            probe = create_connection(*args, **kwargs)
+            # What a gunicorn --preload worker forked at this moment holds: a copy of the fd.
+            copies.append(os.dup(probe.fileno()))
+            return probe
+
+        monkeypatch.setattr(socket, "create_connection", probe_copied_by_a_fork)
+        port = free_port()
+        registry = self.fake(port)
+        _, lifecycle = self.lifecycle_for(registry)
+        try:
+            with socket.create_server(("127.0.0.1", port)) as server:
+                server.settimeout(10)
+                lifecycle.register_when_listening()
+                accepted, _ = server.accept()
+                with accepted:
+                    accepted.settimeout(5)
+                    # The server's worker sees the end of the connection, not a silent client.
+                    assert accepted.recv(1) == b""
+                assert wait_until(lambda: len(registry.registrations) == 1)
+        finally:
+            lifecycle.stop()
+            for copy in copies:
+                os.close(copy)
+        assert copies
+
     def test_no_registration_without_deploy_manual(self) -> None:
         """Without SOAJS_DEPLOY_MANUAL no registration thread starts."""
         registry = self.fake(free_port(), deploy_manual=False)
