@@ -19,7 +19,7 @@ import os
 import time
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from flask import Flask
 from flask import request as flask_request
 
@@ -97,8 +97,11 @@ def create_hello() -> FastAPI:
 
     @app.get("/relay")
     async def relay(
-        context: SoajsContext, connector: SoajsConnector, hold: float = 0.0
+        context: SoajsContext, connector: SoajsConnector, response: Response, hold: float = 0.0
     ) -> dict[str, Any]:
+        # The gateway keeps its connections open, and one connection stays with the worker
+        # that accepted it: closing it lets the next request reach any worker.
+        response.headers["Connection"] = "close"
         await asyncio.sleep(_hold(hold))
         target = connector.connect(TARGET, TARGET_VERSION)
         async with connector.async_client(TARGET, TARGET_VERSION) as client:

@@ -101,6 +101,7 @@ class Service:
             SOAJS_REGISTRY_API=gateway.registry_api,
             SOAJS_ENV=gateway.env,
             SOAJS_DEPLOY_MANUAL="true",
+            SOAJS_TRUSTED_GATEWAYS="127.0.0.1",
             SOAJS_SERVICE_PORT=str(port),
             # Far beyond the test, so each process registers exactly once here.
             SOAJS_REREGISTER_INTERVAL="600",
