@@ -59,6 +59,13 @@ STOP_TIMEOUT = 20.0
 
 multiworker_gateway = gateway_fixture(EXAMPLES / "gateway.yaml", scope="module")
 
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path("/proc/self/task").is_dir(), reason="finds the worker processes in /proc"
+    ),
+]
+
 
 def free_port() -> int:
     """A port nothing listens on, on 127.0.0.1."""
