@@ -16,10 +16,13 @@ is enough to run an app with no gateway. The integrations (:mod:`soajs.fastapi`,
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import socket
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
@@ -31,6 +34,8 @@ from soajs.registry.manager import RegistryManager
 from soajs.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from soajs.models.service_config import Config
 
 __all__ = ["ServiceLifecycle", "SoajsContainer"]
@@ -116,6 +121,7 @@ class ServiceLifecycle:
         self._started = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        os.register_at_fork(after_in_child=_rearm_after_fork(weakref.ref(self)))
 
     @property
     def registry(self) -> RegistryManager:
@@ -231,14 +237,43 @@ class ServiceLifecycle:
             # A thread has no caller to raise to: the failure must at least be visible.
             logger.exception("could not register the service with the gateway")
 
+    def _rearm_after_fork(self) -> None:
+        """Give a forked child its own lock and no registration thread.
+
+        A parent thread inside :meth:`start` (gunicorn ``--preload``: the master registers
+        while it forks) holds the lock at the fork; the child would wait for it forever.
+        """
+        stopping = self._stopping.is_set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        if stopping:
+            self._stopping.set()
+        self._thread = None
+
     def _wait_listening(self, host: str, port: int) -> bool:
         deadline = time.monotonic() + self.listen_timeout
         while not self._stopping.is_set():
             try:
-                with socket.create_connection((host, port), timeout=0.5):
+                with socket.create_connection((host, port), timeout=0.5) as probe:
+                    # A server that forks now (gunicorn --preload) copies the probe into its
+                    # workers: end the connection itself, or the worker that accepted it waits
+                    # for a request until the server's timeout kills it.
+                    with contextlib.suppress(OSError):
+                        probe.shutdown(socket.SHUT_RDWR)
                     return True
             except OSError:
                 if time.monotonic() >= deadline:
                     return False
             self._stopping.wait(0.05)
         return False
+
+
+def _rearm_after_fork(ref: weakref.ref[ServiceLifecycle]) -> Callable[[], None]:
+    """Build the after-fork hook; the weak reference lets the lifecycle be collected."""
+
+    def rearm() -> None:
+        lifecycle = ref()
+        if lifecycle is not None:
+            lifecycle._rearm_after_fork()
+
+    return rearm
