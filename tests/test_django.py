@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +13,7 @@ import django
 import httpx
 import pytest
 from django.conf import settings as django_settings
+from helpers import free_port
 
 if not django_settings.configured:
     django_settings.configure(
@@ -256,13 +256,6 @@ class TestHeartbeatAndRegistry:
         Client().get("/dump")
         Client().get("/dump")
         assert container.registry().fetches == 1
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @contextlib.contextmanager

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from helpers import free_port
 
 from soajs.gateway import LocalGateway, make_user_token, user_token_headers
 from soajs.gateway.fixtures import gateway_fixture
@@ -35,14 +35,6 @@ TENANT = {"code": "TTEN", "name": "Test Tenant"}
 
 example_gateway = gateway_fixture(EXAMPLES / "gateway.yaml", scope="module")
 fresh_gateway = gateway_fixture(EXAMPLES / "gateway.yaml")
-
-
-def free_port() -> int:
-    """A port nothing listens on, on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def service_environment(gateway: LocalGateway, port: int) -> dict[str, str]:

@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from dependency_injector.wiring import Provide, inject
 from fastapi import Depends, FastAPI
+from helpers import free_port
 from inject_headers import HEADERS
 from pytest_httpserver import HTTPServer
 from starlette.exceptions import StarletteDeprecationWarning
@@ -378,13 +379,6 @@ class TestLifespan:
         with TestClient(app) as test_client:
             assert test_client.get("/state").json() == {"ok": "yes"}
         assert events == ["startup reloads=1", "shutdown started=True"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @contextlib.contextmanager

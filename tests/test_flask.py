@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from dependency_injector.wiring import Provide, inject
 from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
+from helpers import free_port
 from inject_headers import HEADERS
 from pytest_httpserver import HTTPServer
 from werkzeug.serving import make_server
@@ -230,13 +230,6 @@ class TestRegistry:
             assert fake.fetches == 1
         finally:
             extension.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from fixture_paths import FIXTURES, SEED_README
+from helpers import wait_until
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -82,16 +83,6 @@ def tag_of(registry: Registry) -> str:
     }
     assert len(tags) == 1, tags
     return str(tags.pop())
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def registry_requests(server: HTTPServer) -> int:

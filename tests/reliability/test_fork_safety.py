@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -14,20 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import free_port, wait_until
 
-from .conftest import Figures, wait_until
+from .conftest import Figures
 from .faultserver import FaultServer
 from .wire import registry_reply
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 WORKERS = 2
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.fixture

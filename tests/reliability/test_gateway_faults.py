@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import wait_until
 
 from soajs import Settings
 from soajs.errors import (
@@ -29,7 +30,7 @@ from soajs.errors import (
 from soajs.registry import RegistryClient, RegistryManager
 from soajs.settings import REGISTRY_MAX_REPLY_SIZE
 
-from .conftest import Figures, wait_until
+from .conftest import Figures
 from .faultserver import HUGE_SIZE, FaultServer, Mode
 from .wire import registry_reply, tag_of
 

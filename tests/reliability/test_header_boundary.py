@@ -24,6 +24,7 @@ import django
 import httpx
 import pytest
 from django.conf import settings as django_settings
+from helpers import free_port, wait_until
 
 if not django_settings.configured:
     django_settings.configure(
@@ -52,8 +53,6 @@ from soajs.container import SoajsContainer
 from soajs.context import HeaderGuard
 from soajs.testing import FakeRegistryManager
 from soajs.wsgi import SoajsWSGIMiddleware
-
-from .conftest import wait_until
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers the httpx2 package for its TestClient; httpx works the same here.
@@ -107,13 +106,6 @@ def refusal_code(body: Any) -> int:
     assert body["result"] is False
     code: int = body["errors"]["codes"][0]
     return code
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 class Gunicorn:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from helpers import wait_until
 
 from soajs import Settings
 from soajs.asgi import SoajsASGIMiddleware
@@ -24,7 +25,7 @@ from soajs.errors import GatewayUnavailable
 from soajs.fastapi import setup_soajs
 from soajs.registry import RegistryManager
 
-from .conftest import FLOOR, Figures, wait_until
+from .conftest import FLOOR, Figures
 from .faultserver import FaultServer, Mode
 from .services import RequestLoad, UvicornThread, registry_reader_asgi
 from .wire import RAW_HEADERS, registry_reply, tag_of

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import wait_until
 from pydantic import BaseModel, ValidationError
 
 import soajs
@@ -36,7 +37,7 @@ from soajs.models.context import ContextData
 from soajs.registry import RegistryManager
 from soajs.wsgi import SoajsWSGIMiddleware
 
-from .conftest import Figures, wait_until
+from .conftest import Figures
 from .faultserver import FaultServer, Mode
 from .wire import DB_PASSWORD, FIXTURES, RAW_HEADERS, registry_reply
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import django
 import pytest
 from django.conf import settings as django_settings
+from helpers import wait_until
 
 if not django_settings.configured:
     django_settings.configure(
@@ -41,7 +42,6 @@ from soajs.container import SoajsContainer
 from soajs.fastapi import setup_soajs
 from soajs.flask import Soajs
 
-from .conftest import wait_until
 from .faultserver import FaultServer, Mode
 
 with warnings.catch_warnings():
