@@ -1,4 +1,4 @@
-"""What many test modules share: a free port and polling.
+"""What many test modules share: a free port, polling, and real servers on 127.0.0.1 in threads.
 
 Test modules import it as ``from helpers import ...`` (``tests/`` is on ``sys.path`` the way
 pytest puts a rootdir without ``__init__.py`` there), like :mod:`fixture_paths`.
@@ -6,11 +6,21 @@ pytest puts a rootdir without ``__init__.py`` there), like :mod:`fixture_paths`.
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["free_port", "wait_until"]
+import uvicorn
+from werkzeug.serving import BaseWSGIServer, make_server
+
+__all__ = ["UvicornThread", "WSGIThread", "free_port", "wait_until"]
+
+START_TIMEOUT = 30.0
+"""Seconds a server in a thread may take to accept connections (generous: the machine is shared)."""
+JOIN_TIMEOUT = 10.0
 
 
 def free_port() -> int:
@@ -29,3 +39,107 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.005)
     return predicate()
+
+
+class UvicornThread:
+    """An ASGI app served by uvicorn on ``host`` in a background thread.
+
+    The socket is bound at construction (``port=0`` picks a free one), so :attr:`port` is known
+    before the app starts; connections are refused until uvicorn listens, after the lifespan
+    startup. Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        *,
+        port: int = 0,
+        lifespan: str = "off",
+        **options: Any,
+    ) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.host = host
+        self.port: int = self._sock.getsockname()[1]
+        config = uvicorn.Config(
+            app, lifespan=lifespan, log_config=None, access_log=False, **options
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The base URL of the service."""
+        return f"http://{self.host}:{self.port}"
+
+    def _run(self) -> None:
+        asyncio.run(self.server.serve(sockets=[self._sock]))
+
+    def start(self) -> UvicornThread:
+        """Serve, and return once uvicorn accepts connections.
+
+        Raises:
+            RuntimeError: uvicorn stopped or did not start within ``START_TIMEOUT`` seconds.
+        """
+        self.thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                self.stop()
+                raise RuntimeError(f"uvicorn did not start on {self.url}")
+            time.sleep(0.01)
+        return self
+
+    def request_stop(self) -> None:
+        """Ask uvicorn to exit without waiting (to stop several servers at once)."""
+        self.server.should_exit = True
+
+    def stop(self) -> None:
+        """Ask uvicorn to exit (running its shutdown) and join its thread."""
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(JOIN_TIMEOUT)
+        self._sock.close()
+
+    def __enter__(self) -> UvicornThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class WSGIThread:
+    """A WSGI app served by werkzeug (one thread per request) on 127.0.0.1.
+
+    The server listens from construction (``port=0`` picks a free port). Use it as a context
+    manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(self, app: Callable[..., Any], *, port: int = 0) -> None:
+        self.server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
+        self.port: int = self.server.port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The base URL of the service."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> WSGIThread:
+        """Serve in the background."""
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join the thread."""
+        self.server.shutdown()
+        self.thread.join(JOIN_TIMEOUT)
+        self.server.server_close()
+
+    def __enter__(self) -> WSGIThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ import django
 import httpx
 import pytest
 from django.conf import settings as django_settings
-from helpers import free_port
+from helpers import WSGIThread, free_port
 
 if not django_settings.configured:
     django_settings.configure(
@@ -31,7 +30,6 @@ from django.test import AsyncClient, Client, override_settings
 from django.urls import include, path
 from inject_headers import HEADERS
 from pytest_httpserver import HTTPServer
-from werkzeug.serving import make_server
 
 import soajs.django
 from soajs.container import SoajsContainer
@@ -258,18 +256,6 @@ class TestHeartbeatAndRegistry:
         assert container.registry().fetches == 1
 
 
-@contextlib.contextmanager
-def serve(app: Any, port: int) -> Iterator[None]:
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        thread.join(10)
-
-
 class TestRegistration:
     def test_registers_with_a_real_gateway_once_served(
         self, django_site: None, httpserver: HTTPServer
@@ -303,7 +289,7 @@ class TestRegistration:
         try:
             application = WSGIHandler()
             assert not registered.is_set()
-            with serve(application, port):
+            with WSGIThread(application, port=port):
                 assert registered.wait(20)
                 beat = httpx.get(f"http://127.0.0.1:{port}/heartbeat", timeout=5)
         finally:

@@ -7,17 +7,15 @@ import contextlib
 import json
 import socket
 import threading
-import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import httpx
 import pytest
-import uvicorn
 from dependency_injector.wiring import Provide, inject
 from fastapi import Depends, FastAPI
-from helpers import free_port
+from helpers import UvicornThread, free_port
 from inject_headers import HEADERS
 from pytest_httpserver import HTTPServer
 from starlette.exceptions import StarletteDeprecationWarning
@@ -381,25 +379,6 @@ class TestLifespan:
         assert events == ["startup reloads=1", "shutdown started=True"]
 
 
-@contextlib.contextmanager
-def serve(app: Any, port: int) -> Iterator[uvicorn.Server]:
-    """Run ``app`` on uvicorn in a thread, on 127.0.0.1:port, until the block ends."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        assert server.started, "uvicorn did not start"
-        yield server
-    finally:
-        server.should_exit = True
-        thread.join(20)
-
-
 def registry_reply() -> dict[str, Any]:
     return {"result": True, "ts": 1, "service": {}, "data": DEFAULT_REGISTRY}
 
@@ -432,7 +411,7 @@ class TestRegistration:
         )
         container.service_config.override(Config(name="hello", group="test", port=port))
         app = make_app(container)
-        with serve(app, port):
+        with UvicornThread(app, port=port, lifespan="on"):
             assert registered.wait(20)
             beat = httpx.get(f"http://127.0.0.1:{port}/heartbeat", timeout=5)
         assert beat.status_code == 200
@@ -452,7 +431,7 @@ class TestRegistration:
         container = SoajsContainer()
         container.settings.override(Settings(registry_api=f"127.0.0.1:{httpserver.port}"))
         container.service_config.override(Config(name="hello", group="test", port=port))
-        with serve(make_app(container), port):
+        with UvicornThread(make_app(container), port=port, lifespan="on"):
             assert httpx.get(f"http://127.0.0.1:{port}/heartbeat", timeout=5).status_code == 200
         paths = [req.path for req, _ in httpserver.log]
         assert paths == ["/getRegistry"]

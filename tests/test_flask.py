@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -13,10 +12,9 @@ import pytest
 from dependency_injector.wiring import Provide, inject
 from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
-from helpers import free_port
+from helpers import WSGIThread, free_port
 from inject_headers import HEADERS
 from pytest_httpserver import HTTPServer
-from werkzeug.serving import make_server
 
 from soajs.connector import ServiceConnector
 from soajs.container import SoajsContainer
@@ -232,19 +230,6 @@ class TestRegistry:
             extension.stop()
 
 
-@contextlib.contextmanager
-def serve(app: Flask, port: int) -> Iterator[None]:
-    """Serve ``app`` with werkzeug in a thread on 127.0.0.1:port."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        thread.join(10)
-
-
 class TestRegistration:
     def test_registers_with_a_real_gateway_once_served(self, httpserver: HTTPServer) -> None:
         """With deploy_manual, the extension registers once a server listens on the port."""
@@ -274,7 +259,7 @@ class TestRegistration:
         app, extension = make_app(container)
         try:
             assert not registered.is_set()
-            with serve(app, port):
+            with WSGIThread(app, port=port):
                 assert registered.wait(20)
                 beat = httpx.get(f"http://127.0.0.1:{port}/heartbeat", timeout=5)
         finally:

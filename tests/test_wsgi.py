@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 from flask import Flask, jsonify, request
+from helpers import WSGIThread
 from inject_headers import HEADERS, MINIMAL, SECURE_URAC_JWT, header_text
 from werkzeug.serving import make_server
 
@@ -85,14 +86,8 @@ def body_context(response: Any) -> Any:
 @pytest.fixture
 def served() -> Iterator[str]:
     """A threaded werkzeug server on a free 127.0.0.1 port, serving the Flask app."""
-    server = make_server("127.0.0.1", 0, flask_app(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with WSGIThread(flask_app()) as server:
+        yield server.url
 
 
 class TestFixtureHeaders:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
-import uvicorn
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from soajs import current_context
 from soajs.registry import RegistryManager
@@ -21,78 +16,9 @@ from .wire import tag_of
 
 __all__ = [
     "RequestLoad",
-    "UvicornThread",
-    "WSGIThread",
     "registry_reader_asgi",
     "registry_reader_wsgi",
 ]
-
-
-class UvicornThread:
-    """An ASGI app served by uvicorn on ``host`` (a free port) in a background thread."""
-
-    def __init__(
-        self, app: Any, host: str = "127.0.0.1", *, lifespan: str = "off", **options: Any
-    ) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, 0))
-        self.host = host
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, lifespan=lifespan, log_config=None, access_log=False, **options
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The base URL of the service."""
-        return f"http://{self.host}:{self.port}"
-
-    def _run(self) -> None:
-        asyncio.run(self.server.serve(sockets=[self._sock]))
-
-    def start(self) -> UvicornThread:
-        """Serve, and return once uvicorn accepts connections."""
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit (running its shutdown) and join its thread."""
-        self.server.should_exit = True
-        self.thread.join(10)
-        self._sock.close()
-
-
-class WSGIThread:
-    """A WSGI app served by werkzeug (one thread per request) on 127.0.0.1."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-        self.port = self.server.port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The base URL of the service."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> WSGIThread:
-        """Serve in the background."""
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and join the thread."""
-        self.server.shutdown()
-        self.thread.join(10)
-        self.server.server_close()
 
 
 def _reading(manager: RegistryManager) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import WSGIThread
 
 from soajs import current_context
 from soajs.asgi import SoajsASGIMiddleware
@@ -19,7 +20,6 @@ from soajs.registry import RegistryManager
 
 from .conftest import Figures
 from .faultserver import FaultServer
-from .services import WSGIThread
 from .wire import caller_header, caller_tenant, registry_reply, tag_of
 
 # Seconds the reader threads run against continuous reloads.

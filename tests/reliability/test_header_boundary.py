@@ -24,7 +24,7 @@ import django
 import httpx
 import pytest
 from django.conf import settings as django_settings
-from helpers import free_port, wait_until
+from helpers import UvicornThread, WSGIThread, free_port, wait_until
 
 if not django_settings.configured:
     django_settings.configure(
@@ -59,7 +59,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
-from .services import UvicornThread, WSGIThread
 from .wire import RAW_HEADERS
 
 TESTS_DIR = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from helpers import wait_until
+from helpers import UvicornThread, wait_until
 
 from soajs import Settings
 from soajs.asgi import SoajsASGIMiddleware
@@ -27,7 +27,7 @@ from soajs.registry import RegistryManager
 
 from .conftest import FLOOR, Figures
 from .faultserver import FaultServer, Mode
-from .services import RequestLoad, UvicornThread, registry_reader_asgi
+from .services import RequestLoad, registry_reader_asgi
 from .wire import RAW_HEADERS, registry_reply, tag_of
 
 # Seconds each fault lasts; longer runs show the same proportions.

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from flask import Flask
-from helpers import wait_until
+from helpers import UvicornThread, WSGIThread, wait_until
 
 from soajs import Settings
 from soajs.container import SoajsContainer
@@ -20,7 +20,6 @@ from soajs.registry import RegistryManager
 
 from .conftest import Figures
 from .faultserver import FaultServer, Mode
-from .services import UvicornThread, WSGIThread
 
 
 def reload_thread(manager: RegistryManager) -> threading.Thread:
