@@ -1,4 +1,4 @@
-"""What many test modules share: a free port, polling, and real servers on 127.0.0.1 in threads.
+"""What many test modules share: a free port, polling, real servers on 127.0.0.1, Django settings.
 
 Test modules import it as ``from helpers import ...`` (``tests/`` is on ``sys.path`` the way
 pytest puts a rootdir without ``__init__.py`` there), like :mod:`fixture_paths`.
@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 from werkzeug.serving import BaseWSGIServer, make_server
 
-__all__ = ["UvicornThread", "WSGIThread", "free_port", "wait_until"]
+__all__ = ["UvicornThread", "WSGIThread", "configure_django", "free_port", "wait_until"]
 
 START_TIMEOUT = 30.0
 """Seconds a server in a thread may take to accept connections (generous: the machine is shared)."""
@@ -39,6 +39,26 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.005)
     return predicate()
+
+
+def configure_django() -> None:
+    """Give Django the minimal settings the tests share, once per process.
+
+    Call it before importing Django modules that read settings; each test then picks its URLs
+    and middleware with ``override_settings``.
+    """
+    import django
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(
+            DEBUG=False,
+            SECRET_KEY="soajs-tests-only",
+            ALLOWED_HOSTS=["*"],
+            INSTALLED_APPS=[],
+            USE_TZ=True,
+        )
+        django.setup()
 
 
 class UvicornThread:

@@ -8,26 +8,13 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import django
 import httpx
 import pytest
-from django.conf import settings as django_settings
-from helpers import WSGIThread, free_port
-
-if not django_settings.configured:
-    django_settings.configure(
-        DEBUG=False,
-        SECRET_KEY="soajs-tests-only",
-        ALLOWED_HOSTS=["*"],
-        INSTALLED_APPS=[],
-        USE_TZ=True,
-    )
-    django.setup()
-
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import AsyncClient, Client, override_settings
 from django.urls import include, path
+from helpers import WSGIThread, configure_django, free_port
 from inject_headers import HEADERS
 from pytest_httpserver import HTTPServer
 
@@ -39,6 +26,8 @@ from soajs.models.context import ContextData
 from soajs.models.service_config import Config
 from soajs.settings import Settings
 from soajs.testing import DEFAULT_REGISTRY, FakeRegistryManager, build_inject_header
+
+configure_django()
 
 
 def dump(context: ContextData | None) -> Any:

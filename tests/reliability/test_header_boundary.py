@@ -20,25 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import django
 import httpx
 import pytest
-from django.conf import settings as django_settings
-from helpers import UvicornThread, WSGIThread, free_port, wait_until
-
-if not django_settings.configured:
-    django_settings.configure(
-        DEBUG=False,
-        SECRET_KEY="soajs-tests-only",
-        ALLOWED_HOSTS=["*"],
-        INSTALLED_APPS=[],
-        USE_TZ=True,
-    )
-    django.setup()
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import Client, override_settings
 from django.urls import path
+from helpers import UvicornThread, WSGIThread, configure_django, free_port, wait_until
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 from starlette.routing import WebSocketRoute
@@ -60,6 +47,8 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from .wire import RAW_HEADERS
+
+configure_django()
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 GENUINE = RAW_HEADERS["hello-get"]
