@@ -1,4 +1,7 @@
-"""soajs.django: SoajsMiddleware (sync and async), request.soajs, heartbeat, registration."""
+"""soajs.django: SoajsMiddleware (sync and async), request.soajs, heartbeat, registry start.
+
+Registration with a real gateway is in test_registration_e2e.py, shared by the three frameworks.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +11,20 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
-from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import AsyncClient, Client, override_settings
 from django.urls import include, path
-from helpers import WSGIThread, configure_django, free_port
+from helpers import configure_django
 from inject_headers import HEADERS
-from pytest_httpserver import HTTPServer
 
 import soajs.django
 from soajs.container import SoajsContainer
 from soajs.context import current_context
 from soajs.inject import parse_inject_header
 from soajs.models.context import ContextData
-from soajs.models.service_config import Config
 from soajs.settings import Settings
-from soajs.testing import DEFAULT_REGISTRY, FakeRegistryManager, build_inject_header
+from soajs.testing import FakeRegistryManager, build_inject_header
 
 configure_django()
 
@@ -243,47 +242,3 @@ class TestHeartbeatAndRegistry:
         Client().get("/dump")
         Client().get("/dump")
         assert container.registry().fetches == 1
-
-
-class TestRegistration:
-    def test_registers_with_a_real_gateway_once_served(
-        self, django_site: None, httpserver: HTTPServer
-    ) -> None:
-        """With deploy_manual, loading the middleware starts a registration that waits for the
-        port, then registers."""
-        port = free_port()
-        registered = threading.Event()
-        httpserver.expect_request("/getRegistry").respond_with_json(
-            {"result": True, "data": DEFAULT_REGISTRY}
-        )
-
-        def on_register(request: Any) -> Any:
-            from werkzeug import Response
-
-            registered.set()
-            reply = {"result": True, "data": {"group": "test", "port": port}}
-            return Response(json.dumps(reply), content_type="application/json")
-
-        httpserver.expect_request("/register", method="POST").respond_with_handler(on_register)
-        container = SoajsContainer()
-        container.settings.override(
-            Settings(
-                registry_api=f"127.0.0.1:{httpserver.port}",
-                deploy_manual=True,
-                reregister_interval=0,
-            )
-        )
-        container.service_config.override(Config(name="djangoish", group="test", port=port))
-        soajs.django.configure(container)
-        try:
-            application = WSGIHandler()
-            assert not registered.is_set()
-            with WSGIThread(application, port=port):
-                assert registered.wait(20)
-                beat = httpx.get(f"http://127.0.0.1:{port}/heartbeat", timeout=5)
-        finally:
-            soajs.django.stop()
-        assert beat.status_code == 200
-        assert [request.path for request, _ in httpserver.log] == ["/getRegistry", "/register"]
-        body = json.loads(httpserver.log[1][0].get_data())
-        assert (body["name"], body["port"], body["mw"]) == ("djangoish", port, True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import threading
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -384,46 +383,6 @@ def registry_reply() -> dict[str, Any]:
 
 
 class TestRegistration:
-    def test_registers_with_a_real_gateway_once_listening(self, httpserver: HTTPServer) -> None:
-        """With deploy_manual, /register reaches the gateway after the port accepts requests."""
-        port = free_port()
-        registered = threading.Event()
-        listening_when_registered: list[bool] = []
-
-        def on_register(request: Any) -> Any:
-            from werkzeug import Response
-
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 2):
-                listening_when_registered.append(True)
-            registered.set()
-            body = {"result": True, "ts": 1, "data": {"group": "test", "port": port}}
-            return Response(json.dumps(body), content_type="application/json")
-
-        httpserver.expect_request("/getRegistry").respond_with_json(registry_reply())
-        httpserver.expect_request("/register", method="POST").respond_with_handler(on_register)
-        container = SoajsContainer()
-        container.settings.override(
-            Settings(
-                registry_api=f"127.0.0.1:{httpserver.port}",
-                deploy_manual=True,
-                reregister_interval=0,
-            )
-        )
-        container.service_config.override(Config(name="hello", group="test", port=port))
-        app = make_app(container)
-        with UvicornThread(app, port=port, lifespan="on"):
-            assert registered.wait(20)
-            beat = httpx.get(f"http://127.0.0.1:{port}/heartbeat", timeout=5)
-        assert beat.status_code == 200
-        assert listening_when_registered == [True]
-        (register_call,) = [req for req, _ in httpserver.log if req.path == "/register"]
-        body = json.loads(register_call.get_data())
-        assert body["name"] == "hello"
-        assert body["port"] == port
-        assert body["mw"] is True
-        get_registry = [req for req, _ in httpserver.log if req.path == "/getRegistry"]
-        assert get_registry[0].args["serviceName"] == "hello"
-
     def test_no_registration_without_deploy_manual(self, httpserver: HTTPServer) -> None:
         """Without deploy_manual the app loads the registry and never calls /register."""
         port = free_port()
