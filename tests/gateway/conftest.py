@@ -13,7 +13,7 @@ from fixture_paths import CAPTURED
 
 from soajs.gateway import GatewayConfig, LocalGateway, config_from_seed
 
-from .servers import EchoService
+from .echo_service import EchoService
 
 CURL_HEADERS = {"user-agent": "curl/7.88.1", "accept": "*/*"}
 

@@ -25,7 +25,7 @@ from soajs.gateway.maintenance import CallLog, create_maintenance_app
 from soajs.gateway.state import RegistryState
 
 from .conftest import CURL_HEADERS, captured, register, registered
-from .servers import EchoService
+from .echo_service import EchoService
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gateway.yaml"
 HELLO = {"name": "hello", "ip": "127.0.0.1", "port": 4100, "version": "1", "type": "service"}

@@ -1,4 +1,4 @@
-"""Real services for the gateway tests: small Starlette apps on uvicorn, in threads."""
+"""EchoService: a real service for the gateway tests, a Starlette app on uvicorn in a thread."""
 
 from __future__ import annotations
 
