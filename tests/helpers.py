@@ -16,7 +16,14 @@ from typing import Any
 import uvicorn
 from werkzeug.serving import BaseWSGIServer, make_server
 
-__all__ = ["UvicornThread", "WSGIThread", "configure_django", "free_port", "wait_until"]
+__all__ = [
+    "UvicornThread",
+    "WSGIThread",
+    "configure_django",
+    "free_port",
+    "tenants_seen_at_once",
+    "wait_until",
+]
 
 START_TIMEOUT = 30.0
 """Seconds a server in a thread may take to accept connections (generous: the machine is shared)."""
@@ -39,6 +46,35 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.005)
     return predicate()
+
+
+def tenants_seen_at_once(
+    tenant_seen: Callable[[str], str | None], count: int
+) -> dict[str, str | None]:
+    """Call ``tenant_seen`` for ``count`` tenant codes, each from its own thread, all at once.
+
+    Args:
+        tenant_seen: sends one request as the tenant with the given code and returns the
+            tenant code the handler saw.
+        count: how many requests (and threads) run together.
+
+    Returns:
+        Each code sent, mapped to the code its handler saw.
+    """
+    seen: dict[str, str | None] = {}
+    lock = threading.Lock()
+
+    def call(code: str) -> None:
+        answer = tenant_seen(code)
+        with lock:
+            seen[code] = answer
+
+    threads = [threading.Thread(target=call, args=(f"T{index}",)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return seen
 
 
 def configure_django() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import AsyncClient, Client, override_settings
 from django.urls import include, path
-from helpers import configure_django
+from helpers import configure_django, tenants_seen_at_once
 from inject_headers import HEADERS
 
 import soajs.django
@@ -131,21 +130,15 @@ class TestMiddleware:
 
     def test_concurrent_requests_keep_their_own_context(self, container: SoajsContainer) -> None:
         """Requests served at once in many threads each see their own tenant."""
-        results: dict[str, str] = {}
-        lock = threading.Lock()
 
-        def call(code: str) -> None:
+        def tenant_seen(code: str) -> str | None:
             header = as_meta_text(build_inject_header(tenant_code=code))
             reply = Client().get("/dump", headers={"soajsinjectobj": header})
-            with lock:
-                results[code] = reply.json()["context"]["tenant"]["code"]
+            tenant: str | None = reply.json()["context"]["tenant"]["code"]
+            return tenant
 
-        threads = [threading.Thread(target=call, args=(f"T{index}",)) for index in range(12)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert results == {f"T{index}": f"T{index}" for index in range(12)}
+        seen = tenants_seen_at_once(tenant_seen, 12)
+        assert seen == {f"T{index}": f"T{index}" for index in range(12)}
 
 
 class TestPolicy:

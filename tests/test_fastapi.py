@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
@@ -14,7 +13,7 @@ import httpx
 import pytest
 from dependency_injector.wiring import Provide, inject
 from fastapi import Depends, FastAPI
-from helpers import UvicornThread, free_port
+from helpers import UvicornThread, free_port, tenants_seen_at_once
 from inject_headers import HEADERS
 from pytest_httpserver import HTTPServer
 from starlette.exceptions import StarletteDeprecationWarning
@@ -316,21 +315,15 @@ class TestWiring:
 
     def test_concurrent_requests_keep_their_own_context(self, client: TestClient) -> None:
         """Requests served at once from many threads each see their own tenant."""
-        results: dict[str, str | None] = {}
-        lock = threading.Lock()
 
-        def call(code: str) -> None:
+        def tenant_seen(code: str) -> str | None:
             header = build_inject_header(tenant_code=code)
             reply = client.get("/injected-sync", headers={"soajsinjectobj": header})
-            with lock:
-                results[code] = reply.json()["tenant"]
+            tenant: str | None = reply.json()["tenant"]
+            return tenant
 
-        threads = [threading.Thread(target=call, args=(f"T{index}",)) for index in range(20)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert results == {f"T{index}": f"T{index}" for index in range(20)}
+        seen = tenants_seen_at_once(tenant_seen, 20)
+        assert seen == {f"T{index}": f"T{index}" for index in range(20)}
 
 
 class TestLifespan:

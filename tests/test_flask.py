@@ -6,7 +6,6 @@ Registration with a real gateway is in test_registration_e2e.py, shared by the t
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from dependency_injector.wiring import Provide, inject
 from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
+from helpers import tenants_seen_at_once
 from inject_headers import HEADERS
 
 from soajs.connector import ServiceConnector
@@ -177,21 +177,15 @@ class TestWiring:
 
     def test_concurrent_requests_keep_their_own_context(self, app: Flask) -> None:
         """Views served at once in many threads each see their own tenant."""
-        results: dict[str, str | None] = {}
-        lock = threading.Lock()
 
-        def call(code: str) -> None:
+        def tenant_seen(code: str) -> str | None:
             header = as_environ_text(build_inject_header(tenant_code=code))
             reply = app.test_client().get("/injected", headers={"soajsinjectobj": header})
-            with lock:
-                results[code] = reply.get_json()["tenant"]
+            tenant: str | None = reply.get_json()["tenant"]
+            return tenant
 
-        threads = [threading.Thread(target=call, args=(f"T{index}",)) for index in range(20)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert results == {f"T{index}": f"T{index}" for index in range(20)}
+        seen = tenants_seen_at_once(tenant_seen, 20)
+        assert seen == {f"T{index}": f"T{index}" for index in range(20)}
 
 
 class TestRegistry:
