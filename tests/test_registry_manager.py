@@ -19,6 +19,7 @@ import pytest
 from fixture_paths import FIXTURES, SEED_README
 from helpers import wait_until
 from pytest_httpserver import HTTPServer
+from tagged_registry import DB_PASSWORD, registry_reply, tag_of
 from werkzeug import Request, Response
 
 from soajs import Config, Settings
@@ -46,43 +47,13 @@ SECRETS = [
     "this is a secret sentence",
     "this is antoine hage app server",
     "main-db-password",
+    DB_PASSWORD,
 ]
 
 
 def load(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
-
-
-def registry_reply(tag: str = "a", interval_ms: int | None = None) -> dict[str, Any]:
-    """The captured hello registry, marked with ``tag`` everywhere a reader may look."""
-    reply = load(CAPTURED / "getRegistry.dev.hello.after-register.response.json")
-    data = reply["data"]
-    data["timeLoaded"] = ord(tag)
-    data["coreDB"]["main"] = {
-        "name": f"main_{tag}",
-        "prefix": tag,
-        "servers": [{"host": "127.0.0.1", "port": 27017}],
-        "credentials": {"username": "app", "password": "main-db-password"},
-    }
-    data["services"]["hello"]["group"] = tag
-    data["custom"]["tag"] = {"name": "tag", "value": tag}
-    awareness = data["serviceConfig"]["awareness"]
-    if interval_ms is not None:
-        awareness["autoRelaodRegistry"] = interval_ms
-    return reply
-
-
-def tag_of(registry: Registry) -> str:
-    """The tag of a snapshot; raises if its parts come from different registries."""
-    tags = {
-        chr(registry.time_loaded or 0),
-        registry.get_database("main").prefix,
-        registry.get_service("hello").group,
-        registry.get_custom("tag").value,
-    }
-    assert len(tags) == 1, tags
-    return str(tags.pop())
 
 
 def registry_requests(server: HTTPServer) -> int:
@@ -769,7 +740,7 @@ class TestSecrets:
         assert "hello" in texts[0]
         assert manager.get_database("main").credentials == {
             "username": "app",
-            "password": "main-db-password",
+            "password": DB_PASSWORD,
         }
         assert isinstance(manager.status, RegistryStatus)
 

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tagged_registry import registry_reply
 
 from soajs import Settings
 from soajs.registry import RegistryManager
 from soajs.registry import manager as manager_module
 
 from .faultserver import FaultServer
-from .wire import registry_reply
 
 # Poll floor and start-up retry cap while these tests run (seconds): schedules that take
 # minutes in production play out in a fraction of a second, in the same proportions.

@@ -8,11 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from tagged_registry import tag_of
 
 from soajs import current_context
 from soajs.registry import RegistryManager
-
-from .wire import tag_of
 
 __all__ = [
     "RequestLoad",

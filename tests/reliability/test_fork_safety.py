@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 from helpers import free_port, wait_until
+from tagged_registry import registry_reply
 
 from .conftest import Figures
 from .faultserver import FaultServer
-from .wire import registry_reply
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 WORKERS = 2

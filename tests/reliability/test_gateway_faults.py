@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from helpers import wait_until
+from tagged_registry import registry_reply, tag_of
 
 from soajs import Settings
 from soajs.errors import (
@@ -32,7 +33,6 @@ from soajs.settings import REGISTRY_MAX_REPLY_SIZE
 
 from .conftest import Figures
 from .faultserver import HUGE_SIZE, FaultServer, Mode
-from .wire import registry_reply, tag_of
 
 REPO = Path(__file__).resolve().parents[2]
 # Peak RSS a fetch may add to its process, whatever the gateway sends: the reply is kept up to

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from helpers import UvicornThread, wait_until
+from tagged_registry import registry_reply, tag_of
 
 from soajs import Settings
 from soajs.asgi import SoajsASGIMiddleware
@@ -28,7 +29,7 @@ from soajs.registry import RegistryManager
 from .conftest import FLOOR, Figures
 from .faultserver import FaultServer, Mode
 from .services import RequestLoad, registry_reader_asgi
-from .wire import RAW_HEADERS, registry_reply, tag_of
+from .wire import RAW_HEADERS
 
 # Seconds each fault lasts; longer runs show the same proportions.
 PHASE_SECONDS = float(os.environ.get("RELIABILITY_PHASE", "0.8"))
