@@ -11,7 +11,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,15 +90,6 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lower the poll floor so reload schedules play out in milliseconds."""
     monkeypatch.setattr(manager_module, "MIN_RELOAD_INTERVAL", 0.01)
     monkeypatch.setattr(manager_module, "STARTUP_RETRY_CAP", 0.05)
-
-
-@pytest.fixture
-def managers() -> Iterator[list[RegistryManager]]:
-    """Managers to stop at the end of the test, whatever happens."""
-    made: list[RegistryManager] = []
-    yield made
-    for manager in made:
-        manager.stop()
 
 
 def settings_for(server: HTTPServer | int, **values: Any) -> Settings:

@@ -64,15 +64,6 @@ def gateway() -> Iterator[FaultServer]:
 
 
 @pytest.fixture
-def managers() -> Iterator[list[RegistryManager]]:
-    """Managers to stop at the end of the test, whatever happens."""
-    made: list[RegistryManager] = []
-    yield made
-    for manager in made:
-        manager.stop()
-
-
-@pytest.fixture
 def make_manager(
     managers: list[RegistryManager],
 ) -> Callable[..., RegistryManager]:
