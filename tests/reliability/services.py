@@ -1,23 +1,94 @@
-"""Real services for the reliability tests: apps on uvicorn or werkzeug in background threads."""
+"""Real services for the reliability tests: apps behind gunicorn, registry readers, request load."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
+from helpers import free_port, wait_until
 from tagged_registry import tag_of
 
 from soajs import current_context
 from soajs.registry import RegistryManager
 
 __all__ = [
+    "Gunicorn",
     "RequestLoad",
     "registry_reader_asgi",
     "registry_reader_wsgi",
 ]
+
+TESTS_DIR = Path(__file__).resolve().parents[1]
+GUNICORN_START_TIMEOUT = 30.0
+
+
+class Gunicorn:
+    """gunicorn serving ``app`` (``module:name`` under tests/) on a free 127.0.0.1 port.
+
+    Its output goes to ``log``; ``env`` adds to this process's environment.
+    """
+
+    def __init__(self, app: str, log: Path, *options: str, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self._log_path = log
+        self._log = log.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                *options,
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--pythonpath",
+                str(TESTS_DIR),
+                app,
+            ],
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_listening(self) -> Gunicorn:
+        """Return once the port accepts connections.
+
+        Raises:
+            RuntimeError: gunicorn exited, or did not listen within ``GUNICORN_START_TIMEOUT``.
+        """
+        listening = wait_until(self._listening, timeout=GUNICORN_START_TIMEOUT)
+        if not listening or self.process.poll() is not None:
+            self.stop()
+            raise RuntimeError(f"gunicorn did not start: {self._log_path.read_text()}")
+        return self
+
+    def _listening(self) -> bool:
+        """Whether the port accepts connections (or gunicorn has exited: no use waiting)."""
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            return self.process.poll() is not None
+        return True
+
+    def stop(self) -> int:
+        """SIGTERM, a bounded wait, then SIGKILL; the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        self._log.close()
+        return self.process.returncode
 
 
 def _reading(manager: RegistryManager) -> dict[str, Any]:
