@@ -38,13 +38,19 @@ def free_port() -> int:
     return port
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; return its last value."""
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 10.0, *, interval: float = 0.005
+) -> bool:
+    """Poll ``predicate`` every ``interval`` seconds until it holds or ``timeout`` seconds pass.
+
+    Returns:
+        Its last value.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return True
-        time.sleep(0.005)
+        time.sleep(interval)
     return predicate()
 
 
