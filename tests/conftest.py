@@ -6,12 +6,16 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fixture_paths import FIXTURES
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from pytest_httpserver import HTTPServer
+
+if TYPE_CHECKING:
+    from soajs.registry.manager import RegistryManager
 
 # Property tests: a few hundred examples each by default ("ci"); `make fuzz` selects "fuzz".
 hypothesis_settings.register_profile("ci", max_examples=300, deadline=None)
@@ -66,3 +70,12 @@ def no_soajs_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("SOAJS_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def managers() -> Iterator[list[RegistryManager]]:
+    """Registry managers a test made; each is stopped at the end, whatever happens."""
+    made: list[RegistryManager] = []
+    yield made
+    for manager in made:
+        manager.stop()

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from header_cases import IGNORED, REFUSED
 from inject_headers import HEADERS, MINIMAL, SECURE_URAC_JWT, header_text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -203,25 +204,10 @@ class TestLaziness:
 
 
 class TestIgnorePolicy:
-    @pytest.mark.parametrize(
-        ("value", "error"),
-        [
-            (None, None),
-            (b"", "missing"),
-            (b"null", "malformed"),
-            (b"[1,2]", "malformed"),
-            (b"{not json", "malformed"),
-            (b'{"tenant":1}', "missing"),
-            (b'{"tenant":1,"key":{},"application":{"package":"P"}}', "invalid"),
-            (b'{"tenant":{"id":"t"},"key":{"iKey":"i"},"application":{"package":"P"}}', "invalid"),
-            (b"{" + b" " * 70000 + b"}", "too_large"),
-        ],
-    )
-    async def test_bad_header_gives_no_context(
-        self, value: bytes | None, error: str | None
-    ) -> None:
+    @pytest.mark.parametrize(("value", "error"), IGNORED)
+    async def test_bad_header_gives_no_context(self, value: str | None, error: str | None) -> None:
         """Missing, malformed, invalid or oversized headers pass through without context."""
-        headers = {} if value is None else {"soajsinjectobj": value}
+        headers = {} if value is None else {"soajsinjectobj": value.encode("latin-1")}
         response = await get(starlette_app(), headers=headers)
         assert body_context(response) is None
         assert response.json()["in_scope"] is False
@@ -249,24 +235,12 @@ class TestIgnorePolicy:
 
 
 class TestRejectPolicy:
-    @pytest.mark.parametrize(
-        ("value", "status", "code"),
-        [
-            (None, 403, 132),
-            (b"", 403, 132),
-            (b"null", 400, 135),
-            (b"[]", 400, 135),
-            (b"{not json", 400, 135),
-            (b'{"tenant":{"id":"t","code":"C"}}', 403, 132),
-            (b'{"tenant":{"id":"t"},"key":{},"application":{"package":"P"}}', 400, 135),
-            (b"{" + b" " * 70000 + b"}", 431, 135),
-        ],
-    )
+    @pytest.mark.parametrize(("value", "status", "code"), REFUSED)
     async def test_bad_header_is_refused_in_gateway_format(
-        self, value: bytes | None, status: int, code: int
+        self, value: str | None, status: int, code: int
     ) -> None:
         """Under reject, a request without a usable header gets the gateway's error body."""
-        headers = {} if value is None else {"soajsinjectobj": value}
+        headers = {} if value is None else {"soajsinjectobj": value.encode("latin-1")}
         app = starlette_app(settings=Settings(header_policy="reject"))
         response = await get(app, headers=headers)
         assert response.status_code == status

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fixture_paths import FIXTURES
+from helpers import UvicornThread
 
 from soajs.asgi import SoajsASGIMiddleware
 from soajs.connector import ServiceConnector
@@ -107,29 +103,6 @@ def middleware_caller_app() -> FastAPI:
     return app
 
 
-@contextmanager
-def serve(app: FastAPI) -> Iterator[int]:
-    """Run ``app`` under uvicorn in a thread on a free 127.0.0.1 port; yield the port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @dataclass
 class Mesh:
     """Three services on loopback: a caller, ``hello`` (an interConnect target), a gateway."""
@@ -166,12 +139,19 @@ def mesh() -> Iterator[Mesh]:
     """The three services, started once for this module."""
     hello, gateway = Recorder(), Recorder()
     with (
-        serve(recording_app("hello", hello)) as hello_port,
-        serve(recording_app("gateway", gateway)) as gateway_port,
-        serve(caller_app()) as caller_port,
-        serve(middleware_caller_app()) as middleware_caller_port,
+        UvicornThread(recording_app("hello", hello)) as hello_server,
+        UvicornThread(recording_app("gateway", gateway)) as gateway_server,
+        UvicornThread(caller_app()) as caller,
+        UvicornThread(middleware_caller_app()) as middleware_caller,
     ):
-        yield Mesh(caller_port, middleware_caller_port, hello_port, gateway_port, hello, gateway)
+        yield Mesh(
+            caller.port,
+            middleware_caller.port,
+            hello_server.port,
+            gateway_server.port,
+            hello,
+            gateway,
+        )
 
 
 @pytest.fixture

@@ -8,12 +8,13 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from dependency_injector import providers
 from dependency_injector.wiring import Provide, inject
+from helpers import free_port, wait_until
 
 import soajs.container
 from soajs.connector import ServiceConnector
@@ -25,23 +26,6 @@ from soajs.models.service_config import Config
 from soajs.registry.manager import RegistryManager
 from soajs.settings import Settings
 from soajs.testing import FakeRegistryManager, build_inject_header
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.fixture

@@ -25,6 +25,19 @@ def demo_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
+def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the demo to the end (bounded at 90 s); its output as text."""
+    return subprocess.run(
+        demo_command(*args),
+        cwd=ROOT,
+        env=demo_environment(),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
 def reported_pids(output: str) -> list[int]:
     """The PIDs of the services the demo says it started."""
     return [int(pid) for pid in re.findall(r", pid (\d+), log ", output)]
@@ -42,15 +55,7 @@ def is_running(pid: int) -> bool:
 class TestDemo:
     def test_every_step_works(self):
         """The demo exits 0 and reports tenant TTEN, the user and a direct (mesh) call."""
-        result = subprocess.run(
-            demo_command(),
-            cwd=ROOT,
-            env=demo_environment(),
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
+        result = run_demo()
         output = result.stdout
         assert result.returncode == 0, output + result.stderr
         assert "hello saw tenant TTEN (Test Tenant), no user" in output
@@ -73,15 +78,7 @@ class TestDemo:
         del acl["caller"]
         path = tmp_path / "gateway.yaml"
         path.write_text(yaml.safe_dump(config))
-        result = subprocess.run(
-            demo_command("--config", str(path)),
-            cwd=ROOT,
-            env=demo_environment(),
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
+        result = run_demo("--config", str(path))
         output = result.stdout
         assert result.returncode == 1, output + result.stderr
         assert "4. GET /caller/hello-via-mesh" in output

@@ -1,46 +1,31 @@
-"""soajs.django: SoajsMiddleware (sync and async), request.soajs, heartbeat, registration."""
+"""soajs.django: SoajsMiddleware (sync and async), request.soajs, heartbeat, registry start.
+
+Registration with a real gateway is in test_registration_e2e.py, shared by the three frameworks.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-import django
-import httpx
 import pytest
-from django.conf import settings as django_settings
-
-if not django_settings.configured:
-    django_settings.configure(
-        DEBUG=False,
-        SECRET_KEY="soajs-tests-only",
-        ALLOWED_HOSTS=["*"],
-        INSTALLED_APPS=[],
-        USE_TZ=True,
-    )
-    django.setup()
-
-from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import AsyncClient, Client, override_settings
 from django.urls import include, path
+from helpers import configure_django, tenants_seen_at_once
 from inject_headers import HEADERS
-from pytest_httpserver import HTTPServer
-from werkzeug.serving import make_server
 
 import soajs.django
 from soajs.container import SoajsContainer
 from soajs.context import current_context
 from soajs.inject import parse_inject_header
 from soajs.models.context import ContextData
-from soajs.models.service_config import Config
 from soajs.settings import Settings
-from soajs.testing import DEFAULT_REGISTRY, FakeRegistryManager, build_inject_header
+from soajs.testing import FakeRegistryManager, build_inject_header
+
+configure_django()
 
 
 def dump(context: ContextData | None) -> Any:
@@ -145,21 +130,15 @@ class TestMiddleware:
 
     def test_concurrent_requests_keep_their_own_context(self, container: SoajsContainer) -> None:
         """Requests served at once in many threads each see their own tenant."""
-        results: dict[str, str] = {}
-        lock = threading.Lock()
 
-        def call(code: str) -> None:
+        def tenant_seen(code: str) -> str | None:
             header = as_meta_text(build_inject_header(tenant_code=code))
             reply = Client().get("/dump", headers={"soajsinjectobj": header})
-            with lock:
-                results[code] = reply.json()["context"]["tenant"]["code"]
+            tenant: str | None = reply.json()["context"]["tenant"]["code"]
+            return tenant
 
-        threads = [threading.Thread(target=call, args=(f"T{index}",)) for index in range(12)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert results == {f"T{index}": f"T{index}" for index in range(12)}
+        seen = tenants_seen_at_once(tenant_seen, 12)
+        assert seen == {f"T{index}": f"T{index}" for index in range(12)}
 
 
 class TestPolicy:
@@ -256,66 +235,3 @@ class TestHeartbeatAndRegistry:
         Client().get("/dump")
         Client().get("/dump")
         assert container.registry().fetches == 1
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@contextlib.contextmanager
-def serve(app: Any, port: int) -> Iterator[None]:
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        thread.join(10)
-
-
-class TestRegistration:
-    def test_registers_with_a_real_gateway_once_served(
-        self, django_site: None, httpserver: HTTPServer
-    ) -> None:
-        """With deploy_manual, loading the middleware starts a registration that waits for the
-        port, then registers."""
-        port = free_port()
-        registered = threading.Event()
-        httpserver.expect_request("/getRegistry").respond_with_json(
-            {"result": True, "data": DEFAULT_REGISTRY}
-        )
-
-        def on_register(request: Any) -> Any:
-            from werkzeug import Response
-
-            registered.set()
-            reply = {"result": True, "data": {"group": "test", "port": port}}
-            return Response(json.dumps(reply), content_type="application/json")
-
-        httpserver.expect_request("/register", method="POST").respond_with_handler(on_register)
-        container = SoajsContainer()
-        container.settings.override(
-            Settings(
-                registry_api=f"127.0.0.1:{httpserver.port}",
-                deploy_manual=True,
-                reregister_interval=0,
-            )
-        )
-        container.service_config.override(Config(name="djangoish", group="test", port=port))
-        soajs.django.configure(container)
-        try:
-            application = WSGIHandler()
-            assert not registered.is_set()
-            with serve(application, port):
-                assert registered.wait(20)
-                beat = httpx.get(f"http://127.0.0.1:{port}/heartbeat", timeout=5)
-        finally:
-            soajs.django.stop()
-        assert beat.status_code == 200
-        assert [request.path for request, _ in httpserver.log] == ["/getRegistry", "/register"]
-        body = json.loads(httpserver.log[1][0].get_data())
-        assert (body["name"], body["port"], body["mw"]) == ("djangoish", port, True)

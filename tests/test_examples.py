@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
 import types
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from helpers import UvicornThread, free_port
 
 from soajs.gateway import LocalGateway, make_user_token, user_token_headers
 from soajs.gateway.fixtures import gateway_fixture
@@ -35,14 +33,6 @@ TENANT = {"code": "TTEN", "name": "Test Tenant"}
 
 example_gateway = gateway_fixture(EXAMPLES / "gateway.yaml", scope="module")
 fresh_gateway = gateway_fixture(EXAMPLES / "gateway.yaml")
-
-
-def free_port() -> int:
-    """A port nothing listens on, on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def service_environment(gateway: LocalGateway, port: int) -> dict[str, str]:
@@ -268,25 +258,6 @@ def readme_block(language: str, containing: str) -> str:
     return str(found[0])
 
 
-@contextmanager
-def serve_in_thread(app: Any, port: int) -> Iterator[None]:
-    """Serve an ASGI app with uvicorn in a thread, lifespan included."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 class TestReadme:
     def test_quick_start_runs_as_documented(self, fresh_gateway, tmp_path):
         """The quick start, saved as hello.py and run with uvicorn, answers the README's JSON."""
@@ -351,7 +322,7 @@ class TestReadme:
         port = free_port()
         header = build_inject_header().decode("latin-1")
         try:
-            with serve_in_thread(module.app, port):
+            with UvicornThread(module.app, port=port, lifespan="auto"):
                 seen = httpx.get(
                     f"http://127.0.0.1:{port}/", headers={"soajsinjectobj": header}, timeout=10
                 )

@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
-import threading
-import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import httpx
 import pytest
-import uvicorn
 from dependency_injector.wiring import Provide, inject
 from fastapi import Depends, FastAPI
+from helpers import UvicornThread, free_port, tenants_seen_at_once
 from inject_headers import HEADERS
 from pytest_httpserver import HTTPServer
 from starlette.exceptions import StarletteDeprecationWarning
@@ -318,21 +315,15 @@ class TestWiring:
 
     def test_concurrent_requests_keep_their_own_context(self, client: TestClient) -> None:
         """Requests served at once from many threads each see their own tenant."""
-        results: dict[str, str | None] = {}
-        lock = threading.Lock()
 
-        def call(code: str) -> None:
+        def tenant_seen(code: str) -> str | None:
             header = build_inject_header(tenant_code=code)
             reply = client.get("/injected-sync", headers={"soajsinjectobj": header})
-            with lock:
-                results[code] = reply.json()["tenant"]
+            tenant: str | None = reply.json()["tenant"]
+            return tenant
 
-        threads = [threading.Thread(target=call, args=(f"T{index}",)) for index in range(20)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert results == {f"T{index}": f"T{index}" for index in range(20)}
+        seen = tenants_seen_at_once(tenant_seen, 20)
+        assert seen == {f"T{index}": f"T{index}" for index in range(20)}
 
 
 class TestLifespan:
@@ -380,77 +371,11 @@ class TestLifespan:
         assert events == ["startup reloads=1", "shutdown started=True"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@contextlib.contextmanager
-def serve(app: Any, port: int) -> Iterator[uvicorn.Server]:
-    """Run ``app`` on uvicorn in a thread, on 127.0.0.1:port, until the block ends."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        assert server.started, "uvicorn did not start"
-        yield server
-    finally:
-        server.should_exit = True
-        thread.join(20)
-
-
 def registry_reply() -> dict[str, Any]:
     return {"result": True, "ts": 1, "service": {}, "data": DEFAULT_REGISTRY}
 
 
 class TestRegistration:
-    def test_registers_with_a_real_gateway_once_listening(self, httpserver: HTTPServer) -> None:
-        """With deploy_manual, /register reaches the gateway after the port accepts requests."""
-        port = free_port()
-        registered = threading.Event()
-        listening_when_registered: list[bool] = []
-
-        def on_register(request: Any) -> Any:
-            from werkzeug import Response
-
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 2):
-                listening_when_registered.append(True)
-            registered.set()
-            body = {"result": True, "ts": 1, "data": {"group": "test", "port": port}}
-            return Response(json.dumps(body), content_type="application/json")
-
-        httpserver.expect_request("/getRegistry").respond_with_json(registry_reply())
-        httpserver.expect_request("/register", method="POST").respond_with_handler(on_register)
-        container = SoajsContainer()
-        container.settings.override(
-            Settings(
-                registry_api=f"127.0.0.1:{httpserver.port}",
-                deploy_manual=True,
-                reregister_interval=0,
-            )
-        )
-        container.service_config.override(Config(name="hello", group="test", port=port))
-        app = make_app(container)
-        with serve(app, port):
-            assert registered.wait(20)
-            beat = httpx.get(f"http://127.0.0.1:{port}/heartbeat", timeout=5)
-        assert beat.status_code == 200
-        assert listening_when_registered == [True]
-        (register_call,) = [req for req, _ in httpserver.log if req.path == "/register"]
-        body = json.loads(register_call.get_data())
-        assert body["name"] == "hello"
-        assert body["port"] == port
-        assert body["mw"] is True
-        get_registry = [req for req, _ in httpserver.log if req.path == "/getRegistry"]
-        assert get_registry[0].args["serviceName"] == "hello"
-
     def test_no_registration_without_deploy_manual(self, httpserver: HTTPServer) -> None:
         """Without deploy_manual the app loads the registry and never calls /register."""
         port = free_port()
@@ -458,7 +383,7 @@ class TestRegistration:
         container = SoajsContainer()
         container.settings.override(Settings(registry_api=f"127.0.0.1:{httpserver.port}"))
         container.service_config.override(Config(name="hello", group="test", port=port))
-        with serve(make_app(container), port):
+        with UvicornThread(make_app(container), port=port, lifespan="on"):
             assert httpx.get(f"http://127.0.0.1:{port}/heartbeat", timeout=5).status_code == 200
         paths = [req.path for req, _ in httpserver.log]
         assert paths == ["/getRegistry"]

@@ -1,22 +1,20 @@
-"""soajs.flask: the Soajs extension, current_context, container wiring and registration."""
+"""soajs.flask: the Soajs extension, current_context and container wiring.
+
+Registration with a real gateway is in test_registration_e2e.py, shared by the three frameworks.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from dependency_injector.wiring import Provide, inject
 from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
+from helpers import tenants_seen_at_once
 from inject_headers import HEADERS
-from pytest_httpserver import HTTPServer
-from werkzeug.serving import make_server
 
 from soajs.connector import ServiceConnector
 from soajs.container import SoajsContainer
@@ -25,8 +23,7 @@ from soajs.inject import parse_inject_header
 from soajs.models.context import ContextData
 from soajs.models.service_config import Config
 from soajs.registry.manager import RegistryManager
-from soajs.settings import Settings
-from soajs.testing import DEFAULT_REGISTRY, FakeRegistryManager, build_inject_header
+from soajs.testing import FakeRegistryManager, build_inject_header
 
 
 def dump(context: ContextData) -> dict[str, Any]:
@@ -180,21 +177,15 @@ class TestWiring:
 
     def test_concurrent_requests_keep_their_own_context(self, app: Flask) -> None:
         """Views served at once in many threads each see their own tenant."""
-        results: dict[str, str | None] = {}
-        lock = threading.Lock()
 
-        def call(code: str) -> None:
+        def tenant_seen(code: str) -> str | None:
             header = as_environ_text(build_inject_header(tenant_code=code))
             reply = app.test_client().get("/injected", headers={"soajsinjectobj": header})
-            with lock:
-                results[code] = reply.get_json()["tenant"]
+            tenant: str | None = reply.get_json()["tenant"]
+            return tenant
 
-        threads = [threading.Thread(target=call, args=(f"T{index}",)) for index in range(20)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert results == {f"T{index}": f"T{index}" for index in range(20)}
+        seen = tenants_seen_at_once(tenant_seen, 20)
+        assert seen == {f"T{index}": f"T{index}" for index in range(20)}
 
 
 class TestRegistry:
@@ -230,64 +221,3 @@ class TestRegistry:
             assert fake.fetches == 1
         finally:
             extension.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@contextlib.contextmanager
-def serve(app: Flask, port: int) -> Iterator[None]:
-    """Serve ``app`` with werkzeug in a thread on 127.0.0.1:port."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        thread.join(10)
-
-
-class TestRegistration:
-    def test_registers_with_a_real_gateway_once_served(self, httpserver: HTTPServer) -> None:
-        """With deploy_manual, the extension registers once a server listens on the port."""
-        port = free_port()
-        registered = threading.Event()
-        httpserver.expect_request("/getRegistry").respond_with_json(
-            {"result": True, "data": DEFAULT_REGISTRY}
-        )
-
-        def on_register(request: Any) -> Any:
-            from werkzeug import Response
-
-            registered.set()
-            reply = {"result": True, "data": {"group": "test", "port": port}}
-            return Response(json.dumps(reply), content_type="application/json")
-
-        httpserver.expect_request("/register", method="POST").respond_with_handler(on_register)
-        container = SoajsContainer()
-        container.settings.override(
-            Settings(
-                registry_api=f"127.0.0.1:{httpserver.port}",
-                deploy_manual=True,
-                reregister_interval=0,
-            )
-        )
-        container.service_config.override(Config(name="flasky", group="test", port=port))
-        app, extension = make_app(container)
-        try:
-            assert not registered.is_set()
-            with serve(app, port):
-                assert registered.wait(20)
-                beat = httpx.get(f"http://127.0.0.1:{port}/heartbeat", timeout=5)
-        finally:
-            extension.stop()
-        assert beat.status_code == 200
-        paths = [request.path for request, _ in httpserver.log]
-        assert paths == ["/getRegistry", "/register"]
-        body = json.loads(httpserver.log[1][0].get_data())
-        assert (body["name"], body["port"], body["mw"]) == ("flasky", port, True)

@@ -13,10 +13,10 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
 import pytest
-import uvicorn
 from fixture_paths import CAPTURED
+from helpers import UvicornThread
 
-from soajs._asgi_types import ASGIApp, Message, WSGIApplication
+from soajs._asgi_types import Message, WSGIApplication
 from soajs.heartbeat import (
     HEARTBEAT_PATH,
     asgi_heartbeat,
@@ -33,30 +33,8 @@ class QuietHandler(WSGIRequestHandler):
         """Keep the test output clean."""
 
 
-def serve_asgi(app: ASGIApp) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, lifespan="on", log_config=None, log_level="warning", ws="none", http="h11"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 def serve_wsgi(app: WSGIApplication) -> Iterator[str]:
+    """Serve ``app`` with wsgiref, the standard library's strict PEP 3333 server; yield its URL."""
     server = make_server("127.0.0.1", 0, app, handler_class=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
@@ -70,12 +48,15 @@ def serve_wsgi(app: WSGIApplication) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def asgi_url() -> Iterator[str]:
-    yield from serve_asgi(asgi_heartbeat)
+    with UvicornThread(asgi_heartbeat, lifespan="on", ws="none", http="h11") as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")
 def named_asgi_url() -> Iterator[str]:
-    yield from serve_asgi(make_asgi_heartbeat("hello"))
+    app = make_asgi_heartbeat("hello")
+    with UvicornThread(app, lifespan="on", ws="none", http="h11") as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

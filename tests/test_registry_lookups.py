@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,14 +13,6 @@ from soajs.testing import FakeRegistryManager
 
 def registry_data(**data: Any) -> dict[str, Any]:
     return {"environment": "dev", "coreDB": {}, "tenantMetaDB": {}, "services": {}, **data}
-
-
-@pytest.fixture
-def managers() -> Iterator[list[FakeRegistryManager]]:
-    made: list[FakeRegistryManager] = []
-    yield made
-    for manager in made:
-        manager.stop()
 
 
 def fake(managers: list[FakeRegistryManager], data: dict[str, Any], **options: Any) -> Any:

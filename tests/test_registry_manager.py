@@ -11,13 +11,15 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fixture_paths import FIXTURES, SEED_README
+from helpers import wait_until
 from pytest_httpserver import HTTPServer
+from tagged_registry import DB_PASSWORD, registry_reply, tag_of
 from werkzeug import Request, Response
 
 from soajs import Config, Settings
@@ -45,53 +47,13 @@ SECRETS = [
     "this is a secret sentence",
     "this is antoine hage app server",
     "main-db-password",
+    DB_PASSWORD,
 ]
 
 
 def load(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
-
-
-def registry_reply(tag: str = "a", interval_ms: int | None = None) -> dict[str, Any]:
-    """The captured hello registry, marked with ``tag`` everywhere a reader may look."""
-    reply = load(CAPTURED / "getRegistry.dev.hello.after-register.response.json")
-    data = reply["data"]
-    data["timeLoaded"] = ord(tag)
-    data["coreDB"]["main"] = {
-        "name": f"main_{tag}",
-        "prefix": tag,
-        "servers": [{"host": "127.0.0.1", "port": 27017}],
-        "credentials": {"username": "app", "password": "main-db-password"},
-    }
-    data["services"]["hello"]["group"] = tag
-    data["custom"]["tag"] = {"name": "tag", "value": tag}
-    awareness = data["serviceConfig"]["awareness"]
-    if interval_ms is not None:
-        awareness["autoRelaodRegistry"] = interval_ms
-    return reply
-
-
-def tag_of(registry: Registry) -> str:
-    """The tag of a snapshot; raises if its parts come from different registries."""
-    tags = {
-        chr(registry.time_loaded or 0),
-        registry.get_database("main").prefix,
-        registry.get_service("hello").group,
-        registry.get_custom("tag").value,
-    }
-    assert len(tags) == 1, tags
-    return str(tags.pop())
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def registry_requests(server: HTTPServer) -> int:
@@ -128,15 +90,6 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lower the poll floor so reload schedules play out in milliseconds."""
     monkeypatch.setattr(manager_module, "MIN_RELOAD_INTERVAL", 0.01)
     monkeypatch.setattr(manager_module, "STARTUP_RETRY_CAP", 0.05)
-
-
-@pytest.fixture
-def managers() -> Iterator[list[RegistryManager]]:
-    """Managers to stop at the end of the test, whatever happens."""
-    made: list[RegistryManager] = []
-    yield made
-    for manager in made:
-        manager.stop()
 
 
 def settings_for(server: HTTPServer | int, **values: Any) -> Settings:
@@ -778,7 +731,7 @@ class TestSecrets:
         assert "hello" in texts[0]
         assert manager.get_database("main").credentials == {
             "username": "app",
-            "password": "main-db-password",
+            "password": DB_PASSWORD,
         }
         assert isinstance(manager.status, RegistryStatus)
 

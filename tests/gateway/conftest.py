@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,9 +18,10 @@ from fixture_paths import CAPTURED
 
 from soajs.gateway import GatewayConfig, LocalGateway, config_from_seed
 
-from .servers import EchoService
+from .echo_service import EchoService
 
 CURL_HEADERS = {"user-agent": "curl/7.88.1", "accept": "*/*"}
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gateway.yaml"
 
 
 def captured(name: str) -> Any:
@@ -73,3 +79,33 @@ def registered(
     gateway.check_health()  # rather than waiting for the next 200 ms cycle
     assert gateway.healthy_hosts(str(changes.get("name", template)))
     return service
+
+
+class GatewayCommand:
+    """``soajs gateway`` on the example config and free ports, running in a subprocess."""
+
+    def __init__(self, process: subprocess.Popen[str], banner: list[str]) -> None:
+        self.process = process
+        self.banner = banner
+        """The first four lines it printed: the data and maintenance URLs, then the exports."""
+
+    def interrupt(self) -> tuple[str, str]:
+        """Ctrl-C, and wait for it to exit; what it printed after the banner, and its log."""
+        self.process.send_signal(signal.SIGINT)
+        return self.process.communicate(timeout=20)
+
+
+@contextlib.contextmanager
+def gateway_command() -> Iterator[GatewayCommand]:
+    """Start ``soajs gateway --config examples/gateway.yaml --port 0``; kill it if still up."""
+    command = [sys.executable, "-c", "from soajs.cli import main; main()"]
+    command += ["gateway", "--config", str(EXAMPLE), "--port", "0"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            yield GatewayCommand(process, [process.stdout.readline() for _ in range(4)])
+        finally:
+            if process.poll() is None:
+                process.kill()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,8 @@ from click.testing import CliRunner
 from soajs.cli import main, redact
 from soajs.gateway import LocalGateway
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gateway.yaml"
+from .conftest import EXAMPLE, gateway_command
+
 GOOD_SERVICE = {"name": "hello", "group": "test", "port": 4100, "version": "1"}
 
 
@@ -161,30 +161,11 @@ class TestGatewayCommand:
 
     def test_runs_until_interrupted(self):
         """The command serves, prints its addresses, and stops cleanly on Ctrl-C."""
-        command = [
-            sys.executable,
-            "-c",
-            "from soajs.cli import main; main()",
-            "gateway",
-            "--config",
-            str(EXAMPLE),
-            "--port",
-            "0",
-        ]
-        with subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        ) as process:
-            try:
-                assert process.stdout is not None
-                banner = [process.stdout.readline() for _ in range(4)]
-                assert banner[0].startswith("data port        http://127.0.0.1:")
-                process.send_signal(signal.SIGINT)
-                rest, _ = process.communicate(timeout=20)
-                out = "".join(banner) + rest
-            finally:
-                if process.poll() is None:
-                    process.kill()
-        assert process.returncode == 0
+        with gateway_command() as running:
+            assert running.banner[0].startswith("data port        http://127.0.0.1:")
+            rest, _ = running.interrupt()
+            out = "".join(running.banner) + rest
+        assert running.process.returncode == 0
         assert "SOAJS_REGISTRY_API=127.0.0.1:" in out
 
 

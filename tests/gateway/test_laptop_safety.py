@@ -8,12 +8,8 @@ import copy
 import http.client
 import json
 import logging
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,10 +20,9 @@ from soajs.gateway.config import DEV_EXT_KEY
 from soajs.gateway.maintenance import CallLog, create_maintenance_app
 from soajs.gateway.state import RegistryState
 
-from .conftest import CURL_HEADERS, captured, register, registered
-from .servers import EchoService
+from .conftest import CURL_HEADERS, captured, gateway_command, register, registered
+from .echo_service import EchoService
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gateway.yaml"
 HELLO = {"name": "hello", "ip": "127.0.0.1", "port": 4100, "version": "1", "type": "service"}
 
 
@@ -466,40 +461,21 @@ class TestLogging:
 
     def test_the_gateway_command_logs_each_event_once_without_secrets(self, echo):
         """`soajs gateway` at INFO: no credential, no probe line, each server event once."""
-        command = [
-            sys.executable,
-            "-c",
-            "from soajs.cli import main; main()",
-            "gateway",
-            "--config",
-            str(EXAMPLE),
-            "--port",
-            "0",
-        ]
         service = echo()
-        with subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        ) as process:
-            try:
-                assert process.stdout is not None
-                banner = [process.stdout.readline() for _ in range(4)]
-                data_url = banner[0].split()[-1]
-                maintenance_url = banner[1].split()[-1]
-                body = copy.deepcopy(captured("register.hello.request.json"))
-                body["port"] = service.port
-                assert httpx.post(f"{maintenance_url}/register", json=body).json()["result"]
-                wait_healthy(maintenance_url, "hello")
-                connection = http.client.HTTPConnection(data_url.split("//")[1], timeout=10)
-                connection.request(
-                    "GET", f"/hello/logged-path?access_token={TOKEN_SECRET}&key={DEV_EXT_KEY}"
-                )
-                assert connection.getresponse().status == 200
-                connection.close()
-                process.send_signal(signal.SIGINT)
-                _, log = process.communicate(timeout=20)
-            finally:
-                if process.poll() is None:
-                    process.kill()
+        with gateway_command() as running:
+            data_url = running.banner[0].split()[-1]
+            maintenance_url = running.banner[1].split()[-1]
+            body = copy.deepcopy(captured("register.hello.request.json"))
+            body["port"] = service.port
+            assert httpx.post(f"{maintenance_url}/register", json=body).json()["result"]
+            wait_healthy(maintenance_url, "hello")
+            connection = http.client.HTTPConnection(data_url.split("//")[1], timeout=10)
+            connection.request(
+                "GET", f"/hello/logged-path?access_token={TOKEN_SECRET}&key={DEV_EXT_KEY}"
+            )
+            assert connection.getresponse().status == 200
+            connection.close()
+            _, log = running.interrupt()
         assert TOKEN_SECRET not in log
         assert DEV_EXT_KEY not in log
         assert "/heartbeat" not in log

@@ -11,7 +11,7 @@ import httpx
 from soajs.gateway import LocalGateway
 
 from .conftest import captured, register, registered
-from .servers import EchoService
+from .echo_service import EchoService
 
 
 def dumps(value: Any) -> str:

@@ -34,7 +34,7 @@ from soajs.gateway.access import (
 from soajs.gateway.config import TenantOAuth
 
 from .conftest import CURL_HEADERS, register
-from .servers import EchoService
+from .echo_service import EchoService
 
 SECRET = "tenant jwt secret"
 # Each kind of service is a service of the captured seed, registered with these flags.

@@ -27,13 +27,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from fastapi import FastAPI
 from flask import Flask, abort, request
+from helpers import UvicornThread, WSGIThread, free_port
 
 from soajs.connector import ServiceConnector
 from soajs.fastapi import SoajsContext, setup_soajs
 from soajs.flask import Soajs, current_context
 
 from .realgateway import stop_process, wait_for_port
-from .servers import environment, free_port, serve_asgi, serve_wsgi, service_environment
+from .servers import environment, service_environment
 
 if TYPE_CHECKING:
     from soajs.container import SoajsContainer
@@ -227,9 +228,10 @@ def _in_process(
         # The integration reads SOAJS_* while the app is built and its server starts.
         with environment(variables):
             if service.framework == "fastapi":
-                stack.enter_context(serve_asgi(fastapi_app(service, config), service.port))
+                app = fastapi_app(service, config)
+                stack.enter_context(UvicornThread(app, port=service.port, lifespan="on"))
             else:
-                stack.enter_context(serve_wsgi(flask_app(service, config), service.port))
+                stack.enter_context(WSGIThread(flask_app(service, config), port=service.port))
         yield
 
 

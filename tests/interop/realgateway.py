@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from helpers import free_port
 
 CONTROLLER_PACKAGE = "soajs.controller@4.3.3"
 DB_PACKAGE = "SecantusDB==0.7.0b3"
@@ -58,13 +59,6 @@ class InteropSetupError(RuntimeError):
 def missing_prerequisites() -> list[str]:
     """Name the commands the suite needs that are not on ``PATH``."""
     return [tool for tool in ("node", "npm") if shutil.which(tool) is None]
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def free_port_pair() -> tuple[int, int]:

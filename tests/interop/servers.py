@@ -1,62 +1,20 @@
-"""Real HTTP servers on loopback for the services under test, and helpers to reach them.
+"""What a service under test needs around its server: its environment, and a routable wait.
 
-ASGI apps run on uvicorn and WSGI apps on werkzeug's threaded server, each in a thread of the
-test process, so a test can look at what its service recorded.
+The servers themselves are tests/helpers.py's UvicornThread and WSGIThread, each in a thread of
+the test process, so a test can look at what its service recorded.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
 
 import httpx
-import uvicorn
-from werkzeug.serving import make_server
-
-from .realgateway import free_port
+from helpers import wait_until
 
 ROUTE_TIMEOUT = 30.0
-
-
-@contextlib.contextmanager
-def serve_asgi(app: Any, port: int) -> Iterator[str]:
-    """Run ``app`` on uvicorn at ``127.0.0.1:port`` (lifespan on) and yield its base URL."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + ROUTE_TIMEOUT
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            thread.join(10)
-            raise RuntimeError(f"uvicorn did not start on 127.0.0.1:{port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-
-
-@contextlib.contextmanager
-def serve_wsgi(app: Callable[..., Any], port: int) -> Iterator[str]:
-    """Run ``app`` on werkzeug's threaded WSGI server at ``127.0.0.1:port``; yield its URL."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name=f"wsgi-{port}", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(15)
 
 
 @contextlib.contextmanager
@@ -119,21 +77,16 @@ def _not_routable_yet(reply: httpx.Response) -> bool:
 
 
 def wait_for(predicate: Callable[[], bool], *, timeout: float = ROUTE_TIMEOUT) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; return its last value."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
+    """:func:`helpers.wait_until` with this suite's bound, polling every 0.1 s.
+
+    A poll here often asks the real gateway, so it is spaced out more than in-process ones.
+    """
+    return wait_until(predicate, timeout, interval=0.1)
 
 
 __all__ = [
     "ROUTE_TIMEOUT",
     "environment",
-    "free_port",
-    "serve_asgi",
-    "serve_wsgi",
     "service_environment",
     "wait_for",
     "wait_until_routable",

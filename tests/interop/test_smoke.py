@@ -12,13 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import UvicornThread, free_port
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from .realgateway import JWT_SECRET, RealGateway
-from .servers import free_port, serve_asgi, wait_until_routable
+from .servers import wait_until_routable
 from .tenant_jwt import captured_token, captured_user, sign_hs256
 
 pytestmark = pytest.mark.interop
@@ -49,7 +50,7 @@ def smoke_service(real_gateway: RealGateway) -> Iterator[tuple[RecordingService,
     """The recording service, running on uvicorn and registered by hand with ``mw: true``."""
     service = RecordingService()
     port = free_port()
-    with serve_asgi(service.app, port):
+    with UvicornThread(service.app, port=port, lifespan="on"):
         body = {
             "name": "smoke",
             "group": "Interop",

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tagged_registry import registry_reply
 
 from soajs import Settings
 from soajs.registry import RegistryManager
 from soajs.registry import manager as manager_module
 
 from .faultserver import FaultServer
-from .wire import registry_reply
 
 # Poll floor and start-up retry cap while these tests run (seconds): schedules that take
 # minutes in production play out in a fraction of a second, in the same proportions.
@@ -65,15 +64,6 @@ def gateway() -> Iterator[FaultServer]:
 
 
 @pytest.fixture
-def managers() -> Iterator[list[RegistryManager]]:
-    """Managers to stop at the end of the test, whatever happens."""
-    made: list[RegistryManager] = []
-    yield made
-    for manager in made:
-        manager.stop()
-
-
-@pytest.fixture
 def make_manager(
     managers: list[RegistryManager],
 ) -> Callable[..., RegistryManager]:
@@ -90,13 +80,3 @@ def make_manager(
         return manager
 
     return make
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()

@@ -1,98 +1,94 @@
-"""Real services for the reliability tests: apps on uvicorn or werkzeug in background threads."""
+"""Real services for the reliability tests: apps behind gunicorn, registry readers, request load."""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
-import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
-from werkzeug.serving import BaseWSGIServer, make_server
+from helpers import free_port, wait_until
+from tagged_registry import tag_of
 
 from soajs import current_context
 from soajs.registry import RegistryManager
 
-from .wire import tag_of
-
 __all__ = [
+    "Gunicorn",
     "RequestLoad",
-    "UvicornThread",
-    "WSGIThread",
     "registry_reader_asgi",
     "registry_reader_wsgi",
 ]
 
+TESTS_DIR = Path(__file__).resolve().parents[1]
+GUNICORN_START_TIMEOUT = 30.0
 
-class UvicornThread:
-    """An ASGI app served by uvicorn on ``host`` (a free port) in a background thread."""
 
-    def __init__(
-        self, app: Any, host: str = "127.0.0.1", *, lifespan: str = "off", **options: Any
-    ) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, 0))
-        self.host = host
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, lifespan=lifespan, log_config=None, access_log=False, **options
+class Gunicorn:
+    """gunicorn serving ``app`` (``module:name`` under tests/) on a free 127.0.0.1 port.
+
+    Its output goes to ``log``; ``env`` adds to this process's environment.
+    """
+
+    def __init__(self, app: str, log: Path, *options: str, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self._log_path = log
+        self._log = log.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                *options,
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--pythonpath",
+                str(TESTS_DIR),
+                app,
+            ],
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self._run, daemon=True)
 
-    @property
-    def url(self) -> str:
-        """The base URL of the service."""
-        return f"http://{self.host}:{self.port}"
+    def wait_listening(self) -> Gunicorn:
+        """Return once the port accepts connections.
 
-    def _run(self) -> None:
-        asyncio.run(self.server.serve(sockets=[self._sock]))
-
-    def start(self) -> UvicornThread:
-        """Serve, and return once uvicorn accepts connections."""
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
+        Raises:
+            RuntimeError: gunicorn exited, or did not listen within ``GUNICORN_START_TIMEOUT``.
+        """
+        listening = wait_until(self._listening, timeout=GUNICORN_START_TIMEOUT)
+        if not listening or self.process.poll() is not None:
+            self.stop()
+            raise RuntimeError(f"gunicorn did not start: {self._log_path.read_text()}")
         return self
 
-    def stop(self) -> None:
-        """Ask uvicorn to exit (running its shutdown) and join its thread."""
-        self.server.should_exit = True
-        self.thread.join(10)
-        self._sock.close()
+    def _listening(self) -> bool:
+        """Whether the port accepts connections (or gunicorn has exited: no use waiting)."""
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            return self.process.poll() is not None
+        return True
 
-
-class WSGIThread:
-    """A WSGI app served by werkzeug (one thread per request) on 127.0.0.1."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-        self.port = self.server.port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The base URL of the service."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> WSGIThread:
-        """Serve in the background."""
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and join the thread."""
-        self.server.shutdown()
-        self.thread.join(10)
-        self.server.server_close()
+    def stop(self) -> int:
+        """SIGTERM, a bounded wait, then SIGKILL; the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        self._log.close()
+        return self.process.returncode
 
 
 def _reading(manager: RegistryManager) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import WSGIThread
+from tagged_registry import registry_reply, tag_of
 
 from soajs import current_context
 from soajs.asgi import SoajsASGIMiddleware
@@ -19,8 +21,7 @@ from soajs.registry import RegistryManager
 
 from .conftest import Figures
 from .faultserver import FaultServer
-from .services import WSGIThread
-from .wire import caller_header, caller_tenant, registry_reply, tag_of
+from .wire import caller_header, caller_tenant
 
 # Seconds the reader threads run against continuous reloads.
 SECONDS = float(os.environ.get("RELIABILITY_SECONDS", "10"))

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,20 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import wait_until
+from tagged_registry import registry_reply
 
-from .conftest import Figures, wait_until
+from .conftest import Figures
 from .faultserver import FaultServer
-from .wire import registry_reply
+from .services import Gunicorn
 
-TESTS_DIR = Path(__file__).resolve().parents[1]
 WORKERS = 2
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.fixture
@@ -37,54 +26,21 @@ def pid_gateway() -> Iterator[FaultServer]:
         yield server
 
 
-class Gunicorn:
+def preloaded_gunicorn(gateway: FaultServer, log: Path) -> Gunicorn:
     """``gunicorn --preload`` serving :mod:`reliability.gunicorn_app` with two workers."""
+    env = {"SOAJS_REGISTRY_API": gateway.registry_api, "SOAJS_ENV": "dev"}
+    options = ("--preload", "--workers", str(WORKERS), "--graceful-timeout", "5")
+    return Gunicorn("reliability.gunicorn_app:app", log, *options, env=env)
 
-    def __init__(self, gateway: FaultServer, log: Path) -> None:
-        self.port = free_port()
-        env = {**os.environ, "SOAJS_REGISTRY_API": gateway.registry_api, "SOAJS_ENV": "dev"}
-        self._log = log.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--preload",
-                "--workers",
-                str(WORKERS),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--pythonpath",
-                str(TESTS_DIR),
-                "--graceful-timeout",
-                "5",
-                "reliability.gunicorn_app:app",
-            ],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
 
-    def ask(self) -> dict[str, Any] | None:
-        """One request on a new connection, answered by whichever worker accepts it."""
-        try:
-            reply = httpx.get(f"http://127.0.0.1:{self.port}/", headers={"Connection": "close"})
-        except httpx.TransportError:
-            return None
-        body: dict[str, Any] = reply.json()
-        return body
-
-    def stop(self) -> int:
-        """SIGTERM, a bounded wait, then SIGKILL; the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-        self._log.close()
-        return self.process.returncode
+def ask(server: Gunicorn) -> dict[str, Any] | None:
+    """One request on a new connection, answered by whichever worker accepts it."""
+    try:
+        reply = httpx.get(f"http://127.0.0.1:{server.port}/", headers={"Connection": "close"})
+    except httpx.TransportError:
+        return None
+    body: dict[str, Any] = reply.json()
+    return body
 
 
 class TestGunicornPreload:
@@ -92,12 +48,12 @@ class TestGunicornPreload:
         self, pid_gateway: FaultServer, tmp_path: Path, figures: Figures
     ) -> None:
         """Two forked workers each keep a running reload thread, seen in the gateway's log."""
-        server = Gunicorn(pid_gateway, tmp_path / "gunicorn.log")
+        server = preloaded_gunicorn(pid_gateway, tmp_path / "gunicorn.log")
         answers: dict[int, list[dict[str, Any]]] = {}
         try:
 
             def both_workers_answered() -> bool:
-                body = server.ask()
+                body = ask(server)
                 if body is not None:
                     answers.setdefault(body["pid"], []).append(body)
                 return len(answers) >= WORKERS
@@ -115,7 +71,7 @@ class TestGunicornPreload:
             assert wait_until(each_worker_reloaded, timeout=20)
 
             def each_worker_reports_more_reloads() -> bool:
-                body = server.ask()
+                body = ask(server)
                 if body is not None and body["pid"] in workers:
                     answers[body["pid"]].append(body)
                 return all(

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import wait_until
+from tagged_registry import registry_reply, tag_of
 
 from soajs import Settings
 from soajs.errors import (
@@ -29,9 +31,8 @@ from soajs.errors import (
 from soajs.registry import RegistryClient, RegistryManager
 from soajs.settings import REGISTRY_MAX_REPLY_SIZE
 
-from .conftest import Figures, wait_until
+from .conftest import Figures
 from .faultserver import HUGE_SIZE, FaultServer, Mode
-from .wire import registry_reply, tag_of
 
 REPO = Path(__file__).resolve().parents[2]
 # Peak RSS a fetch may add to its process, whatever the gateway sends: the reply is kept up to

@@ -11,33 +11,18 @@ import asyncio
 import http.client
 import json
 import logging
-import os
 import socket
-import subprocess
-import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import django
 import httpx
 import pytest
-from django.conf import settings as django_settings
-
-if not django_settings.configured:
-    django_settings.configure(
-        DEBUG=False,
-        SECRET_KEY="soajs-tests-only",
-        ALLOWED_HOSTS=["*"],
-        INSTALLED_APPS=[],
-        USE_TZ=True,
-    )
-    django.setup()
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import Client, override_settings
 from django.urls import path
+from helpers import UvicornThread, WSGIThread, configure_django
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 from starlette.routing import WebSocketRoute
@@ -53,17 +38,16 @@ from soajs.context import HeaderGuard
 from soajs.testing import FakeRegistryManager
 from soajs.wsgi import SoajsWSGIMiddleware
 
-from .conftest import wait_until
-
 with warnings.catch_warnings():
     # Starlette 1.x prefers the httpx2 package for its TestClient; httpx works the same here.
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
-from .services import UvicornThread, WSGIThread
+from .services import Gunicorn
 from .wire import RAW_HEADERS
 
-TESTS_DIR = Path(__file__).resolve().parents[1]
+configure_django()
+
 GENUINE = RAW_HEADERS["hello-get"]
 _forged = json.loads(GENUINE)
 _forged["tenant"]["code"] = "FORGED"
@@ -109,60 +93,6 @@ def refusal_code(body: Any) -> int:
     return code
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-class Gunicorn:
-    """gunicorn serving :mod:`reliability.gunicorn_tenant_app` under a header policy."""
-
-    def __init__(self, policy: str, log: Path) -> None:
-        self.port = free_port()
-        env = {**os.environ, "SOAJS_HEADER_POLICY": policy}
-        self._log = log.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "1",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--pythonpath",
-                str(TESTS_DIR),
-                "reliability.gunicorn_tenant_app:app",
-            ],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        if not wait_until(self._listening, timeout=30):
-            self.stop()
-            raise RuntimeError(f"gunicorn did not start: {log.read_text()}")
-
-    def _listening(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-        except OSError:
-            return self.process.poll() is not None
-        return True
-
-    def stop(self) -> None:
-        """SIGTERM and a bounded wait."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-        self._log.close()
-
-
 @pytest.fixture(params=["uvicorn", "werkzeug", "gunicorn"])
 def server_port(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """Start the tenant service on a real server under a policy; yield its port."""
@@ -175,8 +105,15 @@ def server_port(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]
         elif request.param == "werkzeug":
             server = WSGIThread(SoajsWSGIMiddleware(wsgi_tenant, settings=settings))
         else:
-            gunicorn = Gunicorn(policy, tmp_path / "gunicorn.log")
+            gunicorn = Gunicorn(
+                "reliability.gunicorn_tenant_app:app",
+                tmp_path / "gunicorn.log",
+                "--workers",
+                "1",
+                env={"SOAJS_HEADER_POLICY": policy},
+            )
             started.append(gunicorn)
+            gunicorn.wait_listening()
             return gunicorn.port
         started.append(server.start())
         return int(server.port)

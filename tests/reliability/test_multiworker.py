@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from typing import Any
 import gunicorn
 import httpx
 import pytest
+from helpers import free_port
 
 from soajs.gateway import LocalGateway
 from soajs.gateway.fixtures import gateway_fixture
@@ -65,14 +65,6 @@ pytestmark = [
         not Path("/proc/self/task").is_dir(), reason="finds the worker processes in /proc"
     ),
 ]
-
-
-def free_port() -> int:
-    """A port nothing listens on, on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def children(pid: int) -> set[int]:

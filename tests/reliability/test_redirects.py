@@ -15,13 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import UvicornThread
 
 from soajs.connector import ServiceConnector
 from soajs.errors import ConnectError
 from soajs.inject import parse_inject_header
 from soajs.models.context import ContextData
 
-from .services import UvicornThread
 from .wire import RAW_HEADERS
 
 TOKEN = "user-token-6f1b"

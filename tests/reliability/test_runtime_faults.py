@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from helpers import UvicornThread, wait_until
+from tagged_registry import registry_reply, tag_of
 
 from soajs import Settings
 from soajs.asgi import SoajsASGIMiddleware
@@ -24,10 +26,10 @@ from soajs.errors import GatewayUnavailable
 from soajs.fastapi import setup_soajs
 from soajs.registry import RegistryManager
 
-from .conftest import FLOOR, Figures, wait_until
+from .conftest import FLOOR, Figures
 from .faultserver import FaultServer, Mode
-from .services import RequestLoad, UvicornThread, registry_reader_asgi
-from .wire import RAW_HEADERS, registry_reply, tag_of
+from .services import RequestLoad, registry_reader_asgi
+from .wire import RAW_HEADERS
 
 # Seconds each fault lasts; longer runs show the same proportions.
 PHASE_SECONDS = float(os.environ.get("RELIABILITY_PHASE", "0.8"))

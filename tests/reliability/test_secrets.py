@@ -22,7 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import wait_until
 from pydantic import BaseModel, ValidationError
+from tagged_registry import DB_PASSWORD, registry_reply
 
 import soajs
 from soajs import Config, Settings, current_context
@@ -36,9 +38,9 @@ from soajs.models.context import ContextData
 from soajs.registry import RegistryManager
 from soajs.wsgi import SoajsWSGIMiddleware
 
-from .conftest import Figures, wait_until
+from .conftest import Figures
 from .faultserver import FaultServer, Mode
-from .wire import DB_PASSWORD, FIXTURES, RAW_HEADERS, registry_reply
+from .wire import FIXTURES, RAW_HEADERS
 
 ACCESS_TOKEN = "reliability-access-token-0f9e8d"
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from flask import Flask
+from helpers import UvicornThread, WSGIThread, wait_until
 
 from soajs import Settings
 from soajs.container import SoajsContainer
@@ -17,9 +18,8 @@ from soajs.fastapi import setup_soajs
 from soajs.flask import Soajs
 from soajs.registry import RegistryManager
 
-from .conftest import Figures, wait_until
+from .conftest import Figures
 from .faultserver import FaultServer, Mode
-from .services import UvicornThread, WSGIThread
 
 
 def reload_thread(manager: RegistryManager) -> threading.Thread:

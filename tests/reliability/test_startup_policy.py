@@ -14,25 +14,13 @@ import warnings
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-import django
 import pytest
-from django.conf import settings as django_settings
-
-if not django_settings.configured:
-    django_settings.configure(
-        DEBUG=False,
-        SECRET_KEY="soajs-tests-only",
-        ALLOWED_HOSTS=["*"],
-        INSTALLED_APPS=[],
-        USE_TZ=True,
-    )
-    django.setup()
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import Client, override_settings
 from django.urls import path
 from fastapi import FastAPI
 from flask import Flask
+from helpers import configure_django, wait_until
 from starlette.exceptions import StarletteDeprecationWarning
 
 import soajs.django
@@ -41,8 +29,9 @@ from soajs.container import SoajsContainer
 from soajs.fastapi import setup_soajs
 from soajs.flask import Soajs
 
-from .conftest import wait_until
 from .faultserver import FaultServer, Mode
+
+configure_django()
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers the httpx2 package for its TestClient; httpx works the same here.

@@ -14,13 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import UvicornThread, WSGIThread
 
 from soajs import Settings, current_context
 from soajs.asgi import SoajsASGIMiddleware
 from soajs.wsgi import SoajsWSGIMiddleware
 
 from .conftest import Figures
-from .services import UvicornThread, WSGIThread
 from .wire import RAW_HEADERS
 
 GATEWAY = "127.0.0.1"

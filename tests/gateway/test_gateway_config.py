@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,9 +10,7 @@ from soajs.errors import ConfigValidationError
 from soajs.gateway import GatewayConfig, GatewayConfigError, config_from_seed, load_config
 from soajs.gateway.config import default_dev_config
 
-from .conftest import CAPTURED, captured
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gateway.yaml"
+from .conftest import CAPTURED, EXAMPLE, captured
 
 
 class TestLoadConfig:

@@ -1,53 +1,15 @@
-"""Real services for the gateway tests: small Starlette apps on uvicorn, in threads."""
+"""EchoService: a real service for the gateway tests, a Starlette app on uvicorn in a thread."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import threading
-import time
 from typing import Any
 
-import uvicorn
+from helpers import UvicornThread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-
-
-class ThreadedServer:
-    """An ASGI app served by uvicorn on 127.0.0.1 in a background thread."""
-
-    def __init__(self, app: Any, port: int = 0, host: str = "127.0.0.1") -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._sock]))
-
-    def start(self) -> ThreadedServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        return self
-
-    def request_stop(self) -> None:
-        """Ask the server to stop without waiting (to stop several at once)."""
-        self._server.should_exit = True
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._sock.close()
 
 
 class EchoService:
@@ -61,7 +23,7 @@ class EchoService:
         self.heartbeats = 0
         self.heartbeat = heartbeat
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=_METHODS)])
-        self.server = ThreadedServer(app, port=port, host=host)
+        self.server = UvicornThread(app, host, port=port)
 
     @property
     def port(self) -> int:
