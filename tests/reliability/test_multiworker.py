@@ -31,12 +31,12 @@ from typing import Any
 import gunicorn
 import httpx
 import pytest
-from helpers import free_port
+from helpers import free_port, wait_until
 
 from soajs.gateway import LocalGateway
 from soajs.gateway.fixtures import gateway_fixture
 
-from .conftest import Figures, wait_until
+from .conftest import Figures
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 EXAMPLES = TESTS_DIR.parent / "examples"
