@@ -232,7 +232,7 @@ class TestServiceLifecycle:
         _, lifecycle = self.lifecycle_for(registry)
         assert lifecycle.should_register is False
         lifecycle.register_when_listening()
-        assert lifecycle._thread is None
+        assert registry.registrar.thread is None
 
     def test_no_registration_in_ha_mode(self) -> None:
         """SOAJS_DEPLOY_HA turns registration off even with SOAJS_DEPLOY_MANUAL."""
@@ -272,8 +272,9 @@ class TestServiceLifecycle:
         _, lifecycle = self.lifecycle_for(registry)
         lifecycle.register_when_listening()
         lifecycle.stop()
-        assert lifecycle._thread is not None
-        assert not lifecycle._thread.is_alive()
+        thread = registry.registrar.thread
+        assert thread is not None
+        assert not thread.is_alive()
         assert registry.registrations == []
 
     def test_a_broken_config_is_logged_not_raised(self, caplog: pytest.LogCaptureFixture) -> None:
@@ -284,7 +285,8 @@ class TestServiceLifecycle:
         _, lifecycle = self.lifecycle_for(registry)
         with caplog.at_level(logging.ERROR, logger="soajs"):
             lifecycle.register_when_listening()
-            assert lifecycle._thread is not None
-            lifecycle._thread.join(10)
+            thread = registry.registrar.thread
+            assert thread is not None
+            thread.join(10)
         assert "could not register the service" in caplog.text
         assert registry.registrations == []

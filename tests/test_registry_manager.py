@@ -21,6 +21,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from soajs import Config, Settings
+from soajs import registration as registration_module
 from soajs.errors import (
     GatewayUnavailable,
     NotFound,
@@ -125,8 +126,9 @@ def clean_environment(no_soajs_env: None) -> None:
 
 @pytest.fixture
 def fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lower the poll floor so reload schedules play out in milliseconds."""
+    """Lower the poll floors so reload and registration schedules play out in milliseconds."""
     monkeypatch.setattr(manager_module, "MIN_RELOAD_INTERVAL", 0.01)
+    monkeypatch.setattr(registration_module, "MIN_REREGISTER_INTERVAL", 0.01)
     monkeypatch.setattr(manager_module, "STARTUP_RETRY_CAP", 0.05)
 
 
