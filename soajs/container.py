@@ -151,10 +151,10 @@ def trusts_header(container: SoajsContainer) -> bool:
 
 
 class FromContainer(Generic[T]):
-    """Something built from a container's current settings, registry and service config.
+    """Something built from a container's current settings and registry.
 
-    Calling it resolves the three through the container (overrides included) and gives the
-    object built from them, built again only when one of them changed. This is how the
+    Calling it resolves both through the container (overrides included) and gives the object
+    built from them, built again only when one of them changed. This is how the
     middlewares of :func:`soajs.fastapi.setup_soajs`, :class:`soajs.flask.Soajs` and
     :mod:`soajs.django` see an override made after setup.
 
@@ -163,33 +163,26 @@ class FromContainer(Generic[T]):
         build: makes the object from ``(settings, registry)``.
     """
 
-    __slots__ = ("_build", "_built", "_registry", "_service_config", "_settings")
+    __slots__ = ("_build", "_built", "_registry", "_settings")
 
     def __init__(
         self, container: SoajsContainer, build: Callable[[Settings, RegistryManager], T]
     ) -> None:
         self._settings = container.settings
         self._registry = container.registry
-        self._service_config = container.service_config
         self._build = build
-        self._built: tuple[object, object, object, T] | None = None
+        self._built: tuple[object, object, T] | None = None
 
     def __call__(self) -> T:
         """The object for the providers' current values."""
         settings = self._settings()
         registry = self._registry()
-        config = self._service_config()
         built = self._built
-        if (
-            built is None
-            or built[0] is not settings
-            or built[1] is not registry
-            or (built[2] is not config)
-        ):
+        if built is None or built[0] is not settings or built[1] is not registry:
             # Two threads may both build after an override; either result is right.
-            built = (settings, registry, config, self._build(settings, registry))
+            built = (settings, registry, self._build(settings, registry))
             self._built = built
-        return built[3]
+        return built[2]
 
 
 class ContainerASGIMiddleware:
@@ -197,7 +190,7 @@ class ContainerASGIMiddleware:
 
     Args:
         app: the ASGI application to wrap.
-        container: where the settings, registry and service config come from, per request.
+        container: where the settings and registry come from, per request.
         trust_header: as for the middleware; ``None`` follows :func:`trusts_header`.
         heartbeat: answer ``/heartbeat`` (503 until the registry loaded).
     """
@@ -231,7 +224,7 @@ class ContainerWSGIMiddleware:
 
     Args:
         app: the WSGI application to wrap (Flask: ``app.wsgi_app``).
-        container: where the settings, registry and service config come from, per request.
+        container: where the settings and registry come from, per request.
         trust_header: as for the middleware; ``None`` follows :func:`trusts_header`.
         heartbeat: answer ``/heartbeat`` (503 until the registry loaded).
         environ_context: as for the middleware.
