@@ -80,6 +80,49 @@ class TestProviders:
         )
         assert container.registry().service_name == "other"
 
+    def test_service_config_comes_from_config_service(self, tmp_path: Any) -> None:
+        """config.service (a dict, or a soa.json file) becomes the service_config and registry."""
+        container = SoajsContainer()
+        assert container.service_config() is None
+        container.config.service.from_dict({"name": "hello", "group": "Demo", "port": 4100})
+        config = container.service_config()
+        assert isinstance(config, Config)
+        assert (config.name, config.group, config.port) == ("hello", "Demo", 4100)
+        soa = tmp_path / "soa.json"
+        soa.write_text('{"serviceName": "orders", "serviceGroup": "Demo", "servicePort": 4300}')
+        from_file = SoajsContainer()
+        from_file.config.service.from_json(str(soa))
+        from_file.config.settings.from_dict({"registry_api": "127.0.0.1:5000"})
+        assert from_file.registry().service_name == "orders"
+
+    def test_settings_take_config_settings_over_the_environment(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """config.settings fields win over SOAJS_* variables; the others still come from them."""
+        monkeypatch.setenv("SOAJS_ENV", "qa")
+        monkeypatch.setenv("SOAJS_HEADER_POLICY", "ignore")
+        container = SoajsContainer()
+        container.config.settings.from_dict({"header_policy": "reject"})
+        settings = container.settings()
+        assert (settings.env, settings.header_policy) == ("qa", "reject")
+
+    def test_started_registry_is_a_resource_that_starts_and_stops(self) -> None:
+        """init() begins the registry's first load in the background; shutdown() stops it."""
+        container = SoajsContainer()
+        fake = FakeRegistryManager(autostart=False)
+        container.registry.override(fake)
+        try:
+            assert isinstance(SoajsContainer.started_registry, providers.Resource)
+            assert container.started_registry() is fake
+            assert fake.wait_loaded(10)
+            assert container.started_registry() is fake
+            assert fake.fetches == 1
+            container.shutdown_resources()
+            assert container.started_registry.initialized is False
+            assert fake.status.running is False
+        finally:
+            container.reset_override()
+
     def test_registry_provider_is_thread_safe(self) -> None:
         """The registry provider is a ThreadSafeSingleton (a plain Singleton races)."""
         assert isinstance(SoajsContainer.registry, providers.ThreadSafeSingleton)
