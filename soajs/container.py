@@ -104,7 +104,8 @@ class SoajsContainer(containers.DeclarativeContainer):
     Attributes:
         config: the configuration tree: ``config.service`` holds the service's
             :class:`~soajs.Config` fields (model, wire or ``soa.json`` names), ``config.settings``
-            any :class:`~soajs.Settings` fields that win over the ``SOAJS_*`` environment.
+            any :class:`~soajs.Settings` fields that win over the ``SOAJS_*`` environment;
+            other keys are free for the application's own providers.
         settings: one :class:`~soajs.Settings` per container.
         service_config: the service's :class:`~soajs.Config` from ``config.service``, or
             ``None`` to build it from ``SOAJS_SERVICE_*``.
