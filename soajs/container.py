@@ -23,7 +23,9 @@ so an override made at any time before a request is seen by that request.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -305,6 +307,7 @@ class ServiceLifecycle:
         self.listen_timeout = listen_timeout
         self._lock = threading.Lock()
         self._registrar: Registrar | None = None  # the one register_when_listening started
+        os.register_at_fork(after_in_child=_rearm_after_fork(weakref.ref(self)))
 
     @property
     def registry(self) -> RegistryManager:
@@ -383,3 +386,22 @@ class ServiceLifecycle:
             registrar.stop(timeout=5.0)
         with self._lock:
             self.container.started_registry.shutdown()
+
+    def _rearm_after_fork(self) -> None:
+        """Give a forked child its own lock.
+
+        A parent thread inside :meth:`start` (gunicorn ``--preload``: the master registers
+        while it forks) holds the lock at the fork; the child would wait for it forever.
+        """
+        self._lock = threading.Lock()
+
+
+def _rearm_after_fork(ref: weakref.ref[ServiceLifecycle]) -> Callable[[], None]:
+    """Build the after-fork hook; the weak reference lets the lifecycle be collected."""
+
+    def rearm() -> None:
+        lifecycle = ref()
+        if lifecycle is not None:
+            lifecycle._rearm_after_fork()
+
+    return rearm

@@ -13,6 +13,7 @@ gateway process's memory and vanishes on the next registry reload. Upstream Pyth
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -315,7 +316,12 @@ def _wait_listening(host: str, port: int, timeout: float, stopping: threading.Ev
     deadline = time.monotonic() + timeout
     while not stopping.is_set():
         try:
-            with socket.create_connection((host, port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5) as probe:
+                # A server that forks now (gunicorn --preload) copies the probe into its
+                # workers: end the connection itself, or the worker that accepted it waits
+                # for a request until the server's timeout kills it.
+                with contextlib.suppress(OSError):
+                    probe.shutdown(socket.SHUT_RDWR)
                 return True
         except OSError:
             if time.monotonic() >= deadline:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -268,6 +270,85 @@ class TestServiceLifecycle:
             assert registry.fetches == 1
         finally:
             lifecycle.stop()
+
+    def test_the_port_probe_ends_a_connection_a_fork_copied(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The probe shuts its connection down, so a worker forked mid-probe cannot hold it open."""
+        copies: list[int] = []
+        create_connection = socket.create_connection
+
+        def probe_copied_by_a_fork(*args: Any, **kwargs: Any) -> socket.socket:
+            probe = create_connection(*args, **kwargs)
+            # What a gunicorn --preload worker forked at this moment holds: a copy of the fd.
+            copies.append(os.dup(probe.fileno()))
+            return probe
+
+        monkeypatch.setattr(socket, "create_connection", probe_copied_by_a_fork)
+        port = free_port()
+        registry = self.fake(port)
+        _, lifecycle = self.lifecycle_for(registry)
+        try:
+            with socket.create_server(("127.0.0.1", port)) as server:
+                server.settimeout(10)
+                lifecycle.register_when_listening()
+                accepted, _ = server.accept()
+                with accepted:
+                    accepted.settimeout(5)
+                    # The server's worker sees the end of the connection, not a silent client.
+                    assert accepted.recv(1) == b""
+                assert wait_until(lambda: len(registry.registrations) == 1)
+        finally:
+            lifecycle.stop()
+            for copy in copies:
+                os.close(copy)
+        assert copies
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+    def test_a_child_forked_during_start_starts_on_its_own(self) -> None:
+        """A worker forked while the parent is inside start() (gunicorn --preload) can start."""
+        parent = os.getpid()
+        in_start = threading.Event()
+        release = threading.Event()
+
+        class SlowGatewayRegistry(FakeRegistryManager):
+            def start_in_background(self) -> None:
+                # In the parent, the fork happens while this call is still going on.
+                if os.getpid() == parent:
+                    in_start.set()
+                    release.wait(10)
+                super().start_in_background()
+
+        registry = SlowGatewayRegistry(
+            config=Config(name="hello", group="test", port=free_port(), version="1"),
+            settings=Settings(reregister_interval=0),
+            autostart=False,
+        )
+        _, lifecycle = self.lifecycle_for(registry)
+        starting = threading.Thread(target=lifecycle.start)
+        starting.start()
+        try:
+            assert in_start.wait(10)
+            with warnings.catch_warnings():
+                # Python 3.12+ warns about forking a threaded process: that is the point here.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:  # the child: report through the exit code only
+                code = 1
+                try:
+                    child = threading.Thread(target=lifecycle.start, daemon=True)
+                    child.start()
+                    child.join(5)
+                    code = 0 if lifecycle.started and registry.fetches == 1 else 2
+                finally:
+                    os._exit(code)
+            _, wait_status = os.waitpid(pid, 0)
+        finally:
+            release.set()
+            starting.join(10)
+            lifecycle.stop()
+        assert os.waitstatus_to_exitcode(wait_status) == 0
+        assert lifecycle.started is False
 
     def test_no_registration_without_deploy_manual(self) -> None:
         """Without SOAJS_DEPLOY_MANUAL no registration thread starts."""
