@@ -34,7 +34,7 @@ from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel
 
-from soajs import Config, ContextData, RegistryManager, Settings
+from soajs import ContextData, RegistryManager, Settings
 from soajs.container import SoajsContainer
 from soajs.fastapi import SoajsContext, setup_soajs
 
@@ -89,18 +89,19 @@ def create_app(port: int | None = None) -> FastAPI:
     """Build the ``hello`` app; the port registered is ``port``, else ``SOAJS_SERVICE_PORT``."""
     container = SoajsContainer()
     settings = container.settings()
-    config = Config(
-        name=SERVICE_NAME,
-        group="Demo",
-        version="1",
-        port=port or settings.service_port or DEFAULT_PORT,
-        # The gateway builds soajsinjectobj only for services that require a key.
-        ext_key_required=True,
-        # With oauth and urac on, a request with a user token (Bearer) carries the user.
-        oauth=True,
-        urac=True,
+    container.config.service.from_dict(
+        {
+            "name": SERVICE_NAME,
+            "group": "Demo",
+            "version": "1",
+            "port": port or settings.service_port or DEFAULT_PORT,
+            # The gateway builds soajsinjectobj only for services that require a key.
+            "ext_key_required": True,
+            # With oauth and urac on, a request with a user token (Bearer) carries the user.
+            "oauth": True,
+            "urac": True,
+        }
     )
-    container.service_config.override(config)
     app = FastAPI(title="hello (soajs-python example)")
     app.include_router(router)
     setup_soajs(app, container)

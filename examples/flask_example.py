@@ -31,9 +31,9 @@ from dependency_injector.wiring import Provide, inject
 from flask import Blueprint, Flask
 from werkzeug.serving import run_simple
 
-from soajs import Config, ContextData, ServiceConnector, Settings
+from soajs import ContextData, ServiceConnector, Settings
 from soajs.container import SoajsContainer
-from soajs.flask import Soajs
+from soajs.flask import Soajs, current_context
 
 SERVICE_NAME = "caller"
 DEFAULT_PORT = 4200
@@ -60,11 +60,9 @@ def what_i_saw(context: ContextData) -> dict[str, Any]:
 
 
 @routes.get("/echo")
-@inject
-def echo(
-    context: ContextData | None = Provide[SoajsContainer.context],
-) -> tuple[dict[str, Any], int] | dict[str, Any]:
+def echo() -> tuple[dict[str, Any], int] | dict[str, Any]:
     """Answer with what the gateway told this service about the request."""
+    context = current_context()
     if context is None:
         return NO_CONTEXT
     logger.info("GET /echo for tenant %s", context.tenant.code)
@@ -74,10 +72,10 @@ def echo(
 @routes.get("/hello-via-mesh")
 @inject
 def hello_via_mesh(
-    context: ContextData | None = Provide[SoajsContainer.context],
     connector: ServiceConnector = Provide[SoajsContainer.connector],
 ) -> tuple[dict[str, Any], int] | dict[str, Any]:
     """Call ``hello``'s ``/echo`` (directly when the mesh allows) and report both sides."""
+    context = current_context()
     if context is None:
         return NO_CONTEXT
     target = connector.connect(TARGET, TARGET_VERSION)
@@ -102,18 +100,19 @@ def create_app(port: int | None = None) -> Flask:
     """Build the ``caller`` app; the port registered is ``port``, else ``SOAJS_SERVICE_PORT``."""
     container = SoajsContainer()
     settings = container.settings()
-    config = Config(
-        name=SERVICE_NAME,
-        group="Demo",
-        version="1",
-        port=port or settings.service_port or DEFAULT_PORT,
-        ext_key_required=True,
-        oauth=True,
-        urac=True,
-        # The gateway then adds where a healthy hello runs to each request's awareness.
-        inter_connect=[{"name": TARGET, "version": TARGET_VERSION}],
+    container.config.service.from_dict(
+        {
+            "name": SERVICE_NAME,
+            "group": "Demo",
+            "version": "1",
+            "port": port or settings.service_port or DEFAULT_PORT,
+            "ext_key_required": True,
+            "oauth": True,
+            "urac": True,
+            # The gateway then adds where a healthy hello runs to each request's awareness.
+            "inter_connect": [{"name": TARGET, "version": TARGET_VERSION}],
+        }
     )
-    container.service_config.override(config)
     app = Flask(SERVICE_NAME)
     app.register_blueprint(routes)
     Soajs(app, container)

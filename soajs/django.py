@@ -34,14 +34,14 @@ from __future__ import annotations
 import atexit
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings as django_settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from soajs.container import ServiceLifecycle, SoajsContainer
+from soajs.container import FromContainer, ServiceLifecycle, SoajsContainer, trusts_header
 from soajs.context import (
     HeaderGuard,
     RequestContext,
@@ -55,6 +55,7 @@ from soajs.settings import Settings
 
 if TYPE_CHECKING:
     from soajs.models.context import ContextData
+    from soajs.registry.manager import RegistryManager
 
 __all__ = [
     "REQUEST_ATTRIBUTE",
@@ -68,6 +69,14 @@ __all__ = [
 
 REQUEST_ATTRIBUTE = "soajs"
 """The ``HttpRequest`` attribute holding the :class:`~soajs.ContextData` (or ``None``)."""
+
+
+class _Policy(NamedTuple):
+    """What a request needs from the container's current settings and registry."""
+
+    guard: HeaderGuard
+    service_name: str | None
+    ready: Callable[[], bool] | None
 
 
 class _Integration:
@@ -84,12 +93,33 @@ class _Integration:
         self.container = container
         self.lifecycle = ServiceLifecycle(container, register=register)
         self.heartbeat = heartbeat
-        settings: Settings = container.settings()
-        if trust_header is None:
-            trust_header = self.lifecycle.ext_key_required
-        self.guard = HeaderGuard(settings, trust_header=trust_header)
-        self.service_name = settings.service_name
-        self.ready = readiness_of(self.lifecycle.registry)
+
+        def build(settings: Settings, registry: RegistryManager) -> _Policy:
+            trusted = trusts_header(container) if trust_header is None else trust_header
+            return _Policy(
+                HeaderGuard(settings, trust_header=trusted),
+                settings.service_name,
+                readiness_of(registry),
+            )
+
+        # Read through the container per request, so a test's override is seen.
+        self._policy = FromContainer(container, build)
+        self._policy()
+
+    @property
+    def guard(self) -> HeaderGuard:
+        """The header policy of the container's current settings."""
+        return self._policy().guard
+
+    @property
+    def service_name(self) -> str | None:
+        """The service name the heartbeat answers with."""
+        return self._policy().service_name
+
+    @property
+    def ready(self) -> Callable[[], bool] | None:
+        """The readiness check of the container's current registry."""
+        return self._policy().ready
 
     def request_context(self, meta: dict[str, Any]) -> RequestContext:
         """Capture a request from ``request.META`` (WSGI environ or Django's ASGI equivalent)."""
@@ -126,8 +156,8 @@ def configure(
         container = SoajsContainer()
         options = getattr(django_settings, "SOAJS", None)
         if options:
-            container.settings.override(
-                Settings(**{str(key).lower(): value for key, value in dict(options).items()})
+            container.config.settings.from_dict(
+                {str(key).lower(): value for key, value in dict(options).items()}
             )
     integration = _Integration(
         container, register=register, heartbeat=heartbeat, trust_header=trust_header

@@ -34,9 +34,8 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from soajs import middleware
-from soajs.asgi import SoajsASGIMiddleware
 from soajs.connector import ServiceConnector
-from soajs.container import ServiceLifecycle, SoajsContainer
+from soajs.container import ContainerASGIMiddleware, ServiceLifecycle, SoajsContainer
 from soajs.context import Rejection, current_context, current_request
 from soajs.errors import RegistryNotLoaded
 from soajs.models.context import ContextData
@@ -180,8 +179,9 @@ def setup_soajs(
     registration runs in a background thread once the port accepts connections (an ASGI
     server finishes the lifespan startup *before* it listens).
 
-    Override the container's providers (e.g. ``container.registry.override(fake)``) before
-    calling this: the middleware gets the registry now.
+    The middleware reads the registry and settings through the container on every request,
+    so an override (``container.registry.override(fake)`` in a test) made at any time before
+    a request is seen by that request.
 
     Args:
         app: the FastAPI application.
@@ -196,12 +196,14 @@ def setup_soajs(
     """
     container = container if container is not None else SoajsContainer()
     lifecycle = ServiceLifecycle(container, register=register)
+    # Settings that cannot work (no service name, a bad SOAJS_* value) fail here, not at the
+    # first request.
+    container.registry()
     setattr(app.state, STATE_KEY, lifecycle)
     app.add_middleware(
-        SoajsASGIMiddleware,
-        settings=container.settings(),
-        registry=container.registry(),
-        trust_header=lifecycle.ext_key_required if trust_header is None else trust_header,
+        ContainerASGIMiddleware,
+        container=container,
+        trust_header=trust_header,
         heartbeat=heartbeat,
     )
     app.add_exception_handler(ContextRejected, context_rejected_handler)

@@ -14,8 +14,9 @@
         return {"tenant": context.tenant.code if context else None}
 
 The extension wraps ``app.wsgi_app`` with :class:`~soajs.wsgi.SoajsWSGIMiddleware` (which also
-answers ``/heartbeat``), so every request, including Flask's test client, sets the context that
-:func:`current_context` and the container's ``context`` provider return.
+answers ``/heartbeat``) over the container's current settings and registry, so every request,
+including Flask's test client, sets the context that :func:`current_context` and the
+container's ``context`` provider return.
 
 When things happen (the start-up policy shared with FastAPI and Django, see
 :class:`~soajs.container.ServiceLifecycle`):
@@ -39,12 +40,11 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, Response, has_request_context, request
 
-from soajs.container import ServiceLifecycle, SoajsContainer
+from soajs.container import ContainerWSGIMiddleware, ServiceLifecycle, SoajsContainer
 from soajs.context import RequestContext
 from soajs.context import current_context as _current_context
 from soajs.errors import RegistryNotLoaded
 from soajs.readiness import NOT_LOADED
-from soajs.wsgi import SoajsWSGIMiddleware
 
 if TYPE_CHECKING:
     from soajs.models.context import ContextData
@@ -61,7 +61,8 @@ class Soajs:
     Args:
         app: the application; or call :meth:`init_app` later.
         container: the providers to use; a new :class:`~soajs.container.SoajsContainer` by
-            default. Override its providers (e.g. ``registry``) before :meth:`init_app`.
+            default. The middleware reads its registry and settings on every request, so a
+            test's override is seen by the requests made after it.
         register: register with the gateway; ``None`` follows ``SOAJS_DEPLOY_MANUAL``.
         heartbeat: answer ``GET /heartbeat`` in the middleware (503 until the registry loaded).
         trust_header: whether the ``soajsinjectobj`` header may be trusted; by default it is
@@ -93,14 +94,10 @@ class Soajs:
     def init_app(self, app: Flask) -> None:
         """Install the middleware and the registry's start and stop on ``app``."""
         app.extensions[EXTENSION_KEY] = self
-        trust_header = self.trust_header
-        if trust_header is None:
-            trust_header = self.lifecycle.ext_key_required
-        app.wsgi_app = SoajsWSGIMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app = ContainerWSGIMiddleware(  # type: ignore[method-assign]
             app.wsgi_app,
-            self.container.registry(),
-            settings=self.container.settings(),
-            trust_header=trust_header,
+            container=self.container,
+            trust_header=self.trust_header,
             heartbeat=self.heartbeat,
             environ_context=self.environ_context,
         )

@@ -66,6 +66,49 @@ class TestProviders:
         )
         assert container.registry().service_name == "other"
 
+    def test_service_config_comes_from_config_service(self, tmp_path: Any) -> None:
+        """config.service (a dict, or a soa.json file) becomes the service_config and registry."""
+        container = SoajsContainer()
+        assert container.service_config() is None
+        container.config.service.from_dict({"name": "hello", "group": "Demo", "port": 4100})
+        config = container.service_config()
+        assert isinstance(config, Config)
+        assert (config.name, config.group, config.port) == ("hello", "Demo", 4100)
+        soa = tmp_path / "soa.json"
+        soa.write_text('{"serviceName": "orders", "serviceGroup": "Demo", "servicePort": 4300}')
+        from_file = SoajsContainer()
+        from_file.config.service.from_json(str(soa))
+        from_file.config.settings.from_dict({"registry_api": "127.0.0.1:5000"})
+        assert from_file.registry().service_name == "orders"
+
+    def test_settings_take_config_settings_over_the_environment(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """config.settings fields win over SOAJS_* variables; the others still come from them."""
+        monkeypatch.setenv("SOAJS_ENV", "qa")
+        monkeypatch.setenv("SOAJS_HEADER_POLICY", "ignore")
+        container = SoajsContainer()
+        container.config.settings.from_dict({"header_policy": "reject"})
+        settings = container.settings()
+        assert (settings.env, settings.header_policy) == ("qa", "reject")
+
+    def test_started_registry_is_a_resource_that_starts_and_stops(self) -> None:
+        """init() begins the registry's first load in the background; shutdown() stops it."""
+        container = SoajsContainer()
+        fake = FakeRegistryManager(autostart=False)
+        container.registry.override(fake)
+        try:
+            assert isinstance(SoajsContainer.started_registry, providers.Resource)
+            assert container.started_registry() is fake
+            assert fake.wait_loaded(10)
+            assert container.started_registry() is fake
+            assert fake.fetches == 1
+            container.shutdown_resources()
+            assert container.started_registry.initialized is False
+            assert fake.status.running is False
+        finally:
+            container.reset_override()
+
     def test_registry_provider_is_thread_safe(self) -> None:
         """The registry provider is a ThreadSafeSingleton (a plain Singleton races)."""
         assert isinstance(SoajsContainer.registry, providers.ThreadSafeSingleton)
@@ -245,56 +288,6 @@ class TestServiceLifecycle:
                 os.close(copy)
         assert copies
 
-    def test_no_registration_without_deploy_manual(self) -> None:
-        """Without SOAJS_DEPLOY_MANUAL no registration thread starts."""
-        registry = self.fake(free_port(), deploy_manual=False)
-        _, lifecycle = self.lifecycle_for(registry)
-        assert lifecycle.should_register is False
-        lifecycle.register_when_listening()
-        assert lifecycle._thread is None
-
-    def test_no_registration_in_ha_mode(self) -> None:
-        """SOAJS_DEPLOY_HA turns registration off even with SOAJS_DEPLOY_MANUAL."""
-        registry = self.fake(free_port(), deploy_ha="kubernetes")
-        _, lifecycle = self.lifecycle_for(registry)
-        assert lifecycle.should_register is False
-
-    def test_register_argument_forces_it(self) -> None:
-        """register=True registers even without SOAJS_DEPLOY_MANUAL."""
-        port = free_port()
-        registry = self.fake(port, deploy_manual=False)
-        _, lifecycle = self.lifecycle_for(registry, register=True)
-        with socket.create_server(("127.0.0.1", port)):
-            lifecycle.register_when_listening()
-            try:
-                assert wait_until(lambda: len(registry.registrations) == 1)
-            finally:
-                lifecycle.stop()
-
-    def test_registers_anyway_after_the_listen_timeout(
-        self, caplog: pytest.LogCaptureFixture
-    ) -> None:
-        """When nothing listens in time it registers anyway and says so."""
-        registry = self.fake(free_port())
-        _, lifecycle = self.lifecycle_for(registry, listen_timeout=0.1)
-        with caplog.at_level(logging.WARNING, logger="soajs"):
-            lifecycle.register_when_listening()
-            try:
-                assert wait_until(lambda: len(registry.registrations) == 1)
-            finally:
-                lifecycle.stop()
-        assert "nothing listens on 127.0.0.1" in caplog.text
-
-    def test_stop_cancels_a_pending_registration(self) -> None:
-        """Stopping before the port listens means no registration at all."""
-        registry = self.fake(free_port())
-        _, lifecycle = self.lifecycle_for(registry)
-        lifecycle.register_when_listening()
-        lifecycle.stop()
-        assert lifecycle._thread is not None
-        assert not lifecycle._thread.is_alive()
-        assert registry.registrations == []
-
     @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
     def test_a_child_forked_during_start_starts_on_its_own(self) -> None:
         """A worker forked while the parent is inside start() (gunicorn --preload) can start."""
@@ -341,6 +334,57 @@ class TestServiceLifecycle:
         assert os.waitstatus_to_exitcode(wait_status) == 0
         assert lifecycle.started is False
 
+    def test_no_registration_without_deploy_manual(self) -> None:
+        """Without SOAJS_DEPLOY_MANUAL no registration thread starts."""
+        registry = self.fake(free_port(), deploy_manual=False)
+        _, lifecycle = self.lifecycle_for(registry)
+        assert lifecycle.should_register is False
+        lifecycle.register_when_listening()
+        assert registry.registrar.thread is None
+
+    def test_no_registration_in_ha_mode(self) -> None:
+        """SOAJS_DEPLOY_HA turns registration off even with SOAJS_DEPLOY_MANUAL."""
+        registry = self.fake(free_port(), deploy_ha="kubernetes")
+        _, lifecycle = self.lifecycle_for(registry)
+        assert lifecycle.should_register is False
+
+    def test_register_argument_forces_it(self) -> None:
+        """register=True registers even without SOAJS_DEPLOY_MANUAL."""
+        port = free_port()
+        registry = self.fake(port, deploy_manual=False)
+        _, lifecycle = self.lifecycle_for(registry, register=True)
+        with socket.create_server(("127.0.0.1", port)):
+            lifecycle.register_when_listening()
+            try:
+                assert wait_until(lambda: len(registry.registrations) == 1)
+            finally:
+                lifecycle.stop()
+
+    def test_registers_anyway_after_the_listen_timeout(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """When nothing listens in time it registers anyway and says so."""
+        registry = self.fake(free_port())
+        _, lifecycle = self.lifecycle_for(registry, listen_timeout=0.1)
+        with caplog.at_level(logging.WARNING, logger="soajs"):
+            lifecycle.register_when_listening()
+            try:
+                assert wait_until(lambda: len(registry.registrations) == 1)
+            finally:
+                lifecycle.stop()
+        assert "nothing listens on 127.0.0.1" in caplog.text
+
+    def test_stop_cancels_a_pending_registration(self) -> None:
+        """Stopping before the port listens means no registration at all."""
+        registry = self.fake(free_port())
+        _, lifecycle = self.lifecycle_for(registry)
+        lifecycle.register_when_listening()
+        lifecycle.stop()
+        thread = registry.registrar.thread
+        assert thread is not None
+        assert not thread.is_alive()
+        assert registry.registrations == []
+
     def test_a_broken_config_is_logged_not_raised(self, caplog: pytest.LogCaptureFixture) -> None:
         """A registration that cannot be built is logged from the thread."""
         registry = FakeRegistryManager(
@@ -349,7 +393,8 @@ class TestServiceLifecycle:
         _, lifecycle = self.lifecycle_for(registry)
         with caplog.at_level(logging.ERROR, logger="soajs"):
             lifecycle.register_when_listening()
-            assert lifecycle._thread is not None
-            lifecycle._thread.join(10)
+            thread = registry.registrar.thread
+            assert thread is not None
+            thread.join(10)
         assert "could not register the service" in caplog.text
         assert registry.registrations == []

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,9 @@ import pytest
 from fixture_paths import FIXTURES
 
 from soajs import Config, Settings
+from soajs import registration as registration_module
 from soajs.registration import build_register_body
+from soajs.testing import FakeRegistryManager
 
 CAPTURED = FIXTURES / "captured"
 CAPTURED_NAMES = ["hello", "caller", "nohb", "fallback", "pub", "secure"]
@@ -223,3 +228,91 @@ class TestNodeSoaJson:
         assert from_soa_json["port"] == 4381
         assert "serviceName" not in from_soa_json
         assert "tab" not in from_soa_json
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+class TestRegistrar:
+    @pytest.fixture(autouse=True)
+    def fast(self, monkeypatch: pytest.MonkeyPatch, no_soajs_env: None) -> None:
+        """Let re-registration schedules play out in milliseconds, with no SOAJS_* variable."""
+        monkeypatch.setattr(registration_module, "MIN_REREGISTER_INTERVAL", 0.01)
+
+    @staticmethod
+    def fake(**settings: Any) -> FakeRegistryManager:
+        options = {"accept_registrations": settings.pop("accept_registrations", True)}
+        return FakeRegistryManager(
+            config=Config(name="hello", group="test", port=4100, version="1"),
+            settings=Settings(deploy_manual=True, **settings),
+            autostart=False,
+            **options,
+        )
+
+    def test_start_registers_then_repeats_until_stop(self) -> None:
+        """start() registers at once, again every interval, and never after stop()."""
+        manager = self.fake(reregister_interval=0.02)
+        registrar = manager.registrar
+        assert registrar.start() is True
+        assert registrar.running is True
+        assert wait_until(lambda: len(manager.registrations) >= 3)
+        registrar.stop()
+        assert registrar.running is False
+        count = len(manager.registrations)
+        time.sleep(0.1)
+        assert len(manager.registrations) == count
+
+    def test_a_refused_registration_is_retried_on_schedule(self) -> None:
+        """A refusal answers False and the next registrations still happen."""
+        manager = self.fake(reregister_interval=0.02, accept_registrations=False)
+        registrar = manager.registrar
+        try:
+            assert registrar.start() is False
+            assert wait_until(lambda: len(manager.registrations) >= 3)
+        finally:
+            registrar.stop()
+
+    def test_interval_zero_registers_once_without_a_thread(self) -> None:
+        """SOAJS_REREGISTER_INTERVAL=0 registers now and starts no thread."""
+        manager = self.fake(reregister_interval=0)
+        assert manager.registrar.interval is None
+        assert manager.registrar.start() is True
+        assert manager.registrar.thread is None
+        assert len(manager.registrations) == 1
+
+    def test_ha_never_registers(self) -> None:
+        """Under SOAJS_DEPLOY_HA nothing is sent and nothing repeats."""
+        manager = self.fake(deploy_ha="kubernetes", reregister_interval=0.02)
+        registrar = manager.registrar
+        assert registrar.enabled is False
+        assert registrar.interval is None
+        assert registrar.start() is False
+        assert registrar.thread is None
+        assert manager.registrations == []
+
+    def test_start_when_listening_runs_before_then_repeats(self) -> None:
+        """Once the port listens, before() runs, then the first and the repeated registrations."""
+        order: list[str] = []
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            port = server.getsockname()[1]
+            manager = FakeRegistryManager(
+                config=Config(name="hello", group="test", port=port, version="1"),
+                settings=Settings(deploy_manual=True, reregister_interval=0.02),
+                autostart=False,
+            )
+            manager.registrar.start_when_listening(
+                5.0, before=lambda: order.append(f"before {len(manager.registrations)}")
+            )
+            try:
+                assert wait_until(lambda: len(manager.registrations) >= 3)
+            finally:
+                manager.stop()
+        assert order == ["before 0"]
+        assert manager.registrar.running is False

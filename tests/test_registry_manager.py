@@ -23,6 +23,7 @@ from tagged_registry import DB_PASSWORD, registry_reply, tag_of
 from werkzeug import Request, Response
 
 from soajs import Config, Settings
+from soajs import registration as registration_module
 from soajs.errors import (
     GatewayUnavailable,
     NotFound,
@@ -87,8 +88,9 @@ def clean_environment(no_soajs_env: None) -> None:
 
 @pytest.fixture
 def fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lower the poll floor so reload schedules play out in milliseconds."""
+    """Lower the poll floors so reload and registration schedules play out in milliseconds."""
     monkeypatch.setattr(manager_module, "MIN_RELOAD_INTERVAL", 0.01)
+    monkeypatch.setattr(registration_module, "MIN_REREGISTER_INTERVAL", 0.01)
     monkeypatch.setattr(manager_module, "STARTUP_RETRY_CAP", 0.05)
 
 

@@ -16,22 +16,21 @@ class OrdersConfig(AppConfig):
     def ready(self) -> None:
         """Build the container, hand it to the SOAJS middleware and wire the views."""
         import soajs.django
-        from soajs import Config
         from soajs.container import SoajsContainer
 
         container = SoajsContainer()
         settings = container.settings()
-        container.service_config.override(
-            Config(
-                name=SERVICE_NAME,
-                group="Demo",
-                version="1",
+        container.config.service.from_dict(
+            {
+                "name": SERVICE_NAME,
+                "group": "Demo",
+                "version": "1",
                 # The port registered with the gateway: the one the server listens on.
-                port=settings.service_port or DEFAULT_PORT,
-                ext_key_required=True,
-                oauth=True,
-                urac=True,
-            )
+                "port": settings.service_port or DEFAULT_PORT,
+                "ext_key_required": True,
+                "oauth": True,
+                "urac": True,
+            }
         )
         soajs.django.configure(container)
         container.wire(modules=["django_example.views"])

@@ -19,11 +19,10 @@ logger = logging.getLogger("examples.orders")
 @require_GET
 @inject
 def echo(
-    request: HttpRequest,
-    context: ContextData | None = Provide[SoajsContainer.context],
-    registry: RegistryManager = Provide[SoajsContainer.registry],
+    request: HttpRequest, registry: RegistryManager = Provide[SoajsContainer.registry]
 ) -> JsonResponse:
     """Answer with the tenant, user and configuration of the request, and the environment."""
+    context: ContextData | None = request.soajs  # type: ignore[attr-defined]
     if context is None:
         return JsonResponse(
             {"error": "no SOAJS context: call this service through the gateway, with a key"},

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from soajs.errors import (
     GatewayUnavailable,
-    RegistryError,
     RegistryFetchStopped,
     RegistryNotLoaded,
     SettingsError,
 )
+from soajs.registration import Registrar
 from soajs.registry.client import RegistryClient
 from soajs.settings import Settings
 
@@ -78,7 +78,8 @@ class RegistryStatus:
         age_seconds: seconds since the current snapshot was loaded, or ``None``.
         next_reload_in: seconds until the next background reload, or ``None`` when none is
             scheduled.
-        running: whether the background thread is alive.
+        running: whether a background thread (reloads, or the registrar's re-registration) is
+            alive.
     """
 
     last_success: datetime | None
@@ -173,10 +174,10 @@ class RegistryManager:
     ``soajs.registry`` logger, and is retried with capped exponential backoff plus jitter.
     :attr:`status` shows how it is going.
 
-    **Registration** (manual deployment). The manager never registers on its own: the
-    framework integrations call :meth:`register` (or :meth:`start_registration`, which repeats
-    it every ``SOAJS_REREGISTER_INTERVAL`` seconds) once the app listens. ``result: false`` is a
-    logged warning unless ``SOAJS_REGISTER_STRICT`` is set; ``SOAJS_DEPLOY_HA`` skips it.
+    **Registration** (manual deployment). The manager never registers on its own: its
+    :attr:`registrar` (a :class:`~soajs.registration.Registrar`, which owns every rule about
+    when ``POST /register`` is sent) does, when the framework integrations ask it to once the
+    app listens. :meth:`register` and :meth:`start_registration` delegate to it.
 
     **Processes.** :meth:`stop` cuts short the calls in flight and joins the thread within
     :data:`STOP_TIMEOUT` seconds, even on a gateway that drips its reply; after it, only an explicit
@@ -262,8 +263,14 @@ class RegistryManager:
         self._stopped = False
         self._reloading = False
         self._next_reload_at: float | None = None
-        self._register_every: float | None = None
-        self._next_register_at: float | None = None
+        self.registrar = Registrar(
+            client,
+            self._settings,
+            self.registration_config,
+            service_name=name,
+            on_registered=self._reload_soon_if_unlisted,
+        )
+        """Sends ``POST /register`` and repeats it (see :class:`~soajs.registration.Registrar`)."""
         os.register_at_fork(after_in_child=_rearm_after_fork(weakref.ref(self)))
 
         if autostart:
@@ -326,6 +333,9 @@ class RegistryManager:
     def client(self) -> RegistryClient:
         """The client used to reach the gateway."""
         return self._client
+
+    # -- lookups: the seed API's names (get_database, get_all_databases, get_service,
+    # get_resource, get_custom) and typed additions, each a read of the current snapshot ----
 
     def get_database(self, name: str) -> Database:
         """The database ``name`` (``coreDB`` first, then ``tenantMetaDB``).
@@ -411,7 +421,7 @@ class RegistryManager:
         """The environment's ``serviceConfig``."""
         return self.registry.service_config
 
-    # -- loading -----------------------------------------------------------------------------
+    # -- loading (reload and stop are the seed API's names) ---------------------------------
 
     def reload(self) -> Registry:
         """Fetch the registry now and swap it in.
@@ -504,12 +514,13 @@ class RegistryManager:
     def stop(self, timeout: float | None = None) -> None:
         """Stop the background thread and wait for it (at most ``timeout`` seconds).
 
-        Idempotent. Every call to the gateway in flight (a reload, a registration, a start-up
-        still waiting for the gateway) ends at once with
+        Idempotent. Stops the :attr:`registrar` too. Every call to the gateway in flight (a
+        reload, a registration, a start-up still waiting for the gateway) ends at once with
         :class:`~soajs.errors.RegistryFetchStopped`, so the default wait,
         :data:`STOP_TIMEOUT`, is ample even mid-fetch on a gateway that drips its reply.
         Closes the connection pool the manager opened; :meth:`reload` still works afterwards.
         """
+        self.registrar.stop(STOP_TIMEOUT if timeout is None else timeout)
         with self._state_lock:
             self._stopped = True
             thread = self._thread
@@ -540,10 +551,10 @@ class RegistryManager:
         """How the loads are going: last success, last error, age, next reload."""
         health = self._health
         now = time.monotonic()
-        running = self._running()
+        reloading = self._running()
         next_reload_at = self._next_reload_at
         next_reload_in = None
-        if running and self._wants_reload() and next_reload_at is not None:
+        if reloading and self._wants_reload() and next_reload_at is not None:
             next_reload_in = max(0.0, next_reload_at - now)
         return RegistryStatus(
             last_success=health.last_success,
@@ -553,15 +564,10 @@ class RegistryManager:
             reloads=health.reloads,
             age_seconds=None if health.loaded_at is None else now - health.loaded_at,
             next_reload_in=next_reload_in,
-            running=running,
+            running=reloading or self.registrar.running,
         )
 
-    # -- registration ------------------------------------------------------------------------
-
-    @property
-    def registration_enabled(self) -> bool:
-        """Whether this service should register itself (``SOAJS_DEPLOY_MANUAL``, not HA)."""
-        return self._settings.deploy_manual and self._settings.deploy_ha is None
+    # -- registration: delegates to :attr:`registrar` -----------------------------------------
 
     def registration_config(self) -> Config:
         """The ``Config`` registered: the arguments over ``config`` over ``SOAJS_SERVICE_*``.
@@ -578,71 +584,24 @@ class RegistryManager:
             return self._config
         return Config.model_validate({**self._config.model_dump(exclude_unset=True), **overrides})
 
+    @property
+    def registration_enabled(self) -> bool:
+        """Whether this service should register itself (``SOAJS_DEPLOY_MANUAL``, not HA)."""
+        return self.registrar.enabled
+
     def register(self) -> bool:
-        """Register this instance with the gateway (``POST /register``, manual deployment).
+        """Register this instance with the gateway now: :meth:`Registrar.register`.
 
         Call it once the app listens: the gateway health-checks the service right away.
-
-        Returns:
-            ``True`` when the gateway accepted it; ``False`` when it refused or could not be
-            reached (a warning is logged) or when ``SOAJS_DEPLOY_HA`` is set (skipped).
-
-        Raises:
-            RegistryError: the registration failed and ``SOAJS_REGISTER_STRICT`` is set.
-            ConfigValidationError: the service configuration is incomplete or invalid.
         """
-        return self._register(self._stopping)
-
-    def _register(self, stopping: threading.Event) -> bool:
-        from soajs.registration import build_register_body
-
-        if self._settings.deploy_ha is not None:
-            logger.info(
-                "not registering %s: SOAJS_DEPLOY_HA is set and HA gateways refuse /register",
-                self.service_name,
-            )
-            return False
-        config = self.registration_config()
-        body = build_register_body(config, self._settings)
-        try:
-            with self._client.stop_when(stopping):
-                self._client.register(body)
-        except RegistryFetchStopped:
-            logger.info("registration of %s stopped with the manager", config.name)
-            return False
-        except RegistryError as exc:
-            if self._settings.register_strict:
-                raise
-            logger.warning("registration of %s failed: %s", config.name, exc)
-            return False
-        logger.info(
-            "registered %s version %s at %s:%s with the gateway",
-            config.name,
-            config.version,
-            body["ip"],
-            config.port,
-        )
-        self._reload_soon_if_unlisted(config.name)
-        return True
+        return self.registrar.register()
 
     def start_registration(self) -> bool:
-        """Register now, then again every ``SOAJS_REREGISTER_INTERVAL`` seconds (0: only now).
+        """Register now, then every ``SOAJS_REREGISTER_INTERVAL`` seconds: :meth:`Registrar.start`.
 
-        The gateway forgets registrations on every registry rebuild, so repeating them keeps
-        the service routable. Re-registration runs in the manager's background thread and
-        stops with :meth:`stop`.
-
-        Returns:
-            The result of the first :meth:`register`.
+        The repetition stops with :meth:`stop`.
         """
-        registered = self.register()
-        every = self._settings.reregister_interval
-        if self._settings.deploy_ha is None and every > 0:
-            with self._state_lock:
-                self._register_every = max(MIN_RELOAD_INTERVAL, every)
-                self._next_register_at = time.monotonic() + self._register_every
-                self._ensure_thread()
-        return registered
+        return self.registrar.start()
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -712,7 +671,7 @@ class RegistryManager:
 
     def _ensure_thread(self) -> None:
         """Start the background thread if work is scheduled; call with ``_state_lock`` held."""
-        if self._stopped or not (self._wants_reload() or self._register_every is not None):
+        if self._stopped or not self._wants_reload():
             return
         if self._thread is not None and self._thread.is_alive():
             self._wake.set()
@@ -726,38 +685,25 @@ class RegistryManager:
         while True:
             delay = 0.0
             with self._state_lock:
-                if self._stopped or not (self._wants_reload() or self._register_every is not None):
+                if self._stopped or not self._wants_reload():
                     self._thread = None
                     return
                 # Taken with the check above, so a stop() after it ends this round's calls.
                 stopping = self._stopping
                 now = time.monotonic()
-                register_due = self._due(self._next_register_at, now)
-                reload_due = self._wants_reload() and self._due(self._next_reload_at, now)
-                if not (register_due or reload_due):
+                next_at = self._next_reload_at
+                due = next_at is not None and now >= next_at
+                if not due:
                     self._wake.clear()
-                    delay = self._seconds_to_next(now)
-            if register_due:
-                self._register_in_background(stopping)
-            if reload_due:
+                    delay = DEFAULT_RELOAD_INTERVAL if next_at is None else next_at - now
+            if due:
                 self._reload_in_background(stopping)
-            if not (register_due or reload_due):
+            else:
                 self._wake.wait(delay)
 
     def _wants_reload(self) -> bool:
         """Whether the thread reloads: on schedule, or until a first load it was asked for."""
         return self._reloading or (self._first_load and self._snapshot.registry is None)
-
-    @staticmethod
-    def _due(at: float | None, now: float) -> bool:
-        return at is not None and now >= at
-
-    def _seconds_to_next(self, now: float) -> float:
-        times = [self._next_register_at]
-        if self._wants_reload():
-            times.append(self._next_reload_at)
-        pending = [at - now for at in times if at is not None]
-        return max(0.0, min(pending)) if pending else DEFAULT_RELOAD_INTERVAL
 
     def _reload_in_background(self, stopping: threading.Event) -> None:
         try:
@@ -782,15 +728,6 @@ class RegistryManager:
             logger.debug(
                 "registry %s reloaded (timeLoaded %s)", registry.environment, registry.time_loaded
             )
-
-    def _register_in_background(self, stopping: threading.Event) -> None:
-        try:
-            self._register(stopping)
-        except Exception as exc:  # noqa: BLE001 - the thread must outlive any failure
-            logger.warning("re-registration of %s failed: %s", self.service_name, exc)
-        finally:
-            every = self._register_every
-            self._next_register_at = None if every is None else time.monotonic() + every
 
     def _rearm_after_fork(self) -> None:
         """Give a forked child fresh locks and, if the parent's thread ran, its own thread."""

@@ -12,6 +12,7 @@ import pytest
 from tagged_registry import registry_reply
 
 from soajs import Settings
+from soajs import registration as registration_module
 from soajs.registry import RegistryManager
 from soajs.registry import manager as manager_module
 
@@ -51,8 +52,9 @@ def clean_environment(no_soajs_env: None) -> None:
 
 @pytest.fixture
 def fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lower the poll floor so reload schedules play out in milliseconds."""
+    """Lower the poll floors so reload and registration schedules play out in milliseconds."""
     monkeypatch.setattr(manager_module, "MIN_RELOAD_INTERVAL", FLOOR)
+    monkeypatch.setattr(registration_module, "MIN_REREGISTER_INTERVAL", FLOOR)
     monkeypatch.setattr(manager_module, "STARTUP_RETRY_CAP", STARTUP_CAP)
 
 

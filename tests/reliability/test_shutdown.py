@@ -99,7 +99,8 @@ class TestStop:
             },
         )
         assert manager.start_registration() is True
-        thread = reload_thread(manager)
+        thread = manager.registrar.thread
+        assert thread is not None
         assert wait_until(lambda: sum(c.path == "/register" for c in gateway.calls) >= 3)
         manager.stop()
         assert not thread.is_alive()
