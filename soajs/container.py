@@ -32,6 +32,7 @@ from soajs.context import current_context, current_request
 from soajs.errors import ConfigValidationError
 from soajs.registry.manager import RegistryManager
 from soajs.settings import Settings
+from soajs.urac import UracDriver
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -62,6 +63,8 @@ class SoajsContainer(containers.DeclarativeContainer):
         context: the current request's :class:`~soajs.ContextData` (or ``None``); request-scoped,
             it reads the value the middleware set for this request.
         connector: a new :class:`~soajs.ServiceConnector` bound to the current request.
+        urac: the current request's :class:`~soajs.urac.UracDriver` (Node's
+            ``req.soajs.uracDriver``), built from ``context``; empty outside a request.
     """
 
     config = providers.Configuration()
@@ -74,6 +77,7 @@ class SoajsContainer(containers.DeclarativeContainer):
     request = providers.Callable(current_request)
     context = providers.Callable(current_context)
     connector = providers.Factory(ServiceConnector, context=context, registry=registry)
+    urac = providers.Factory(UracDriver.for_context, context)
 
 
 class ServiceLifecycle:
