@@ -38,6 +38,7 @@ from soajs.errors import ConfigValidationError
 from soajs.models.service_config import Config
 from soajs.registry.manager import RegistryManager
 from soajs.settings import Settings
+from soajs.urac import UracDriver
 from soajs.wsgi import SoajsWSGIMiddleware
 
 if TYPE_CHECKING:
@@ -120,6 +121,8 @@ class SoajsContainer(containers.DeclarativeContainer):
         context: the current request's :class:`~soajs.ContextData` (or ``None``); request-scoped,
             it reads the value the middleware set for this request.
         connector: a new :class:`~soajs.ServiceConnector` bound to the current request.
+        urac: the current request's :class:`~soajs.urac.UracDriver` (Node's
+            ``req.soajs.uracDriver``), built from ``context``; empty outside a request.
     """
 
     config = providers.Configuration()
@@ -135,6 +138,7 @@ class SoajsContainer(containers.DeclarativeContainer):
     request = providers.Callable(current_request)
     context = providers.Callable(current_context)
     connector = providers.Factory(ServiceConnector, context=context, registry=registry)
+    urac = providers.Factory(UracDriver.for_context, context)
 
 
 def trusts_header(container: SoajsContainer) -> bool:

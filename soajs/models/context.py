@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Self
+from typing import TYPE_CHECKING, Annotated, Any, Final, Self
 
 from pydantic import (
     BaseModel,
@@ -38,6 +38,9 @@ from pydantic import (
     StringConstraints,
 )
 from pydantic_core import CoreSchema, core_schema
+
+if TYPE_CHECKING:
+    from soajs.urac import UracDriver
 
 __all__ = [
     "Application",
@@ -424,6 +427,18 @@ class ContextData(_WireModel):
     def services_config(self) -> dict[str, Any]:
         """The per-service configuration for this request (``key.config``)."""
         return self.key.config
+
+    @property
+    def urac_driver(self) -> UracDriver:
+        """The request's user as soajs core's ``req.soajs.uracDriver`` (see :mod:`soajs.urac`).
+
+        Filled only when the header's ``param`` has both ``urac_Profile`` and ``urac_ACL``, as
+        in soajs core; otherwise its methods answer ``None``. A new driver on each read.
+        """
+        # Imported here: soajs.urac builds on this module.
+        from soajs.urac import UracDriver
+
+        return UracDriver.for_context(self)
 
     @property
     def raw_header(self) -> str:

@@ -30,6 +30,21 @@ class Case:
     query: dict[str, str] = field(default_factory=dict)
     differences: frozenset[str] = frozenset()
 
+    @property
+    def runs_urac_driver(self) -> bool:
+        """Whether soajs core's uracCheck can run on it: a truthy ``urac`` and any ``param``.
+
+        With the service's ``uracDriver`` option, soajs core reads ``param.urac_Profile`` and
+        throws on a ``urac`` without ``param``, which the gateway never sends.
+        """
+        try:
+            data = json.loads(self.header)
+        except ValueError:
+            return False
+        if not isinstance(data, dict):
+            return False
+        return data.get("urac") not in (None, False, 0, "") and data.get("param") is not None
+
 
 def _stringify(data: Any) -> str:
     """``JSON.stringify``: compact, non-ASCII characters as themselves."""
@@ -164,6 +179,71 @@ VARIANTS: list[Case] = [
     Case("latin-1-tenant-name", variant(tenant=with_tenant(name="Caf\xe9 \xfc\xdf"))),
     Case("utf-8-bytes-read-as-latin-1", variant(tenant=with_tenant(name="Caf\xc3\xa9"))),
     Case("roaming-tenant", variant(tenant=with_tenant(roaming={"tId": "t9", "code": "RT"}))),
+    # The urac driver (uracCheck and mw/service/urac.js): the three shapes, all, ACL, groups.
+    Case(
+        "urac-driver-social-login",
+        variant(
+            urac={
+                "_id": "u2",
+                "username": "gh-user",
+                "firstName": "Jos%C3%A9",
+                "groups": [],
+                "tenant": {"id": "6a1e0001", "code": "TTEN"},
+                "profile": {},
+                "acl": {},
+                "config": {"keys": {"k": {"svc": {"limit": 1}}}},
+                "groupsConfig": {"owner": {"note": "x"}},
+                "socialLogin": {"strategy": "github", "id": "gh2", "accessToken": "parity-tok"},
+            },
+            param={"urac_Profile": True, "urac_ACL": True},
+        ),
+    ),
+    Case(
+        "urac-driver-oauth-user-id",
+        variant(
+            urac={"_id": "tok1", "userId": "client-7", "tId": "t9", "acl": {"svc": {}}},
+            param={"urac_Profile": True, "urac_ACL": True},
+        ),
+    ),
+    Case(
+        "urac-driver-user-id-without-tid",
+        variant(urac={"userId": "client-8"}, param={"urac_Profile": True, "urac_ACL": True}),
+    ),
+    Case(
+        "urac-driver-other-record",
+        variant(
+            urac={"user": "someone", "scope": ["read"], "groups": ["g1"]},
+            param={"urac_Profile": True, "urac_ACL": True},
+        ),
+    ),
+    Case(
+        "urac-driver-other-record-secrets",
+        variant(
+            urac={
+                "user": "someone",
+                "config": {"keys": {}},
+                "groupsConfig": {"g": {}},
+                "socialLogin": {"strategy": "x", "accessToken": "parity-tok-2"},
+            },
+            param={"urac_Profile": True, "urac_ACL": True},
+        ),
+        differences=frozenset({"urac-record-secrets-only-with-all"}),
+    ),
+    Case(
+        "urac-driver-acl-flag-off",
+        variant(
+            urac={"_id": "u3", "username": "zoe", "acl": {"svc": {}}, "groups": ["g"]},
+            param={"urac_Profile": True, "urac_ACL": False},
+        ),
+    ),
+    Case(
+        "urac-driver-falsy-acl",
+        variant(
+            urac={"_id": "u4", "username": "zoe", "acl": ""},
+            param={"urac_Profile": True, "urac_ACL": True},
+        ),
+    ),
+    Case("urac-driver-param-without-user", variant(param={"urac_Profile": True, "urac_ACL": True})),
     # No context in either.
     Case("package-empty-string", variant(application={"product": "P", "package": ""})),
     Case("package-zero", variant(application={"product": "P", "package": 0})),

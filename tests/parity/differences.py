@@ -52,6 +52,11 @@ DIFFERENCES: dict[str, str] = {
         "to the gateway or a later entry); Node compares it as is, and mesh-calls "
         "'undefined:port' for an entry without a host."
     ),
+    "urac-record-secrets-only-with-all": (
+        "For a user with neither username nor userId, getProfile() returns the record as its "
+        "profile; here the record keeps config, groupsConfig and socialLogin.accessToken only "
+        "with all=True, as for the other shapes; Node returns the record whole."
+    ),
 }
 
 NOT_COMPARED = (
@@ -122,6 +127,10 @@ def _unreadable_entries_skipped(node: Any, python: Any) -> bool:
     return isinstance(node, dict) and isinstance(python, dict) and "host" in python
 
 
+def _secret_withheld(node: Any, python: Any) -> bool:
+    return node is not None and python is None
+
+
 def _refused_here(node: Any, python: Any) -> bool:
     # Checked on the outcome: Node has a context, this project an 'invalid' header.
     return node is not None and python == "invalid"
@@ -137,6 +146,7 @@ _PREDICATES: dict[str, Callable[[Any, Any], bool]] = {
     "non-numeric-version": _non_numeric_version,
     "connect-error": _connect_error,
     "unreadable-entries-skipped": _unreadable_entries_skipped,
+    "urac-record-secrets-only-with-all": _secret_withheld,
 }
 
 

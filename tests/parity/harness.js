@@ -13,13 +13,31 @@ console.warn = console.error;
 const serviceMiddleware = require(path.join(soajsDir, 'mw', 'service', 'index.js'));
 
 const SERVICE = 'svc';
-const middleware = serviceMiddleware({
-	soajs: { param: { serviceName: SERVICE } },
-	// interConnect: the service's own config lists interConnect targets (Node's precondition).
-	param: { interConnect: true, session: false, uracDriver: false },
-	app: { soajs: { param: { serviceName: SERVICE } } },
-	core: {},
-});
+function buildMiddleware(uracDriver) {
+	return serviceMiddleware({
+		soajs: { param: { serviceName: SERVICE } },
+		// interConnect: the service's own config lists interConnect targets (Node's precondition).
+		param: { interConnect: true, session: false, uracDriver: uracDriver },
+		app: { soajs: { param: { serviceName: SERVICE } } },
+		core: {},
+	});
+}
+const middleware = buildMiddleware(false);
+// With the service's uracDriver option, uracCheck reads req.soajs.param.urac_Profile: a header
+// with urac but no param throws there, so only the cases that ask for it run this one.
+const uracMiddleware = buildMiddleware(true);
+
+function uracDriverView(driver) {
+	if (!driver) {
+		return null;
+	}
+	return {
+		profile: driver.getProfile(),
+		profileAll: driver.getProfile(true),
+		acl: driver.getAcl(),
+		groups: driver.getGroups(),
+	};
+}
 
 function handlerView(soajs) {
 	if (!soajs.tenant) {
@@ -74,17 +92,21 @@ lines.on('line', (line) => {
 					[SERVICE]: { extKeyRequired: false },
 				},
 			},
+			// uracCheck logs through the request's logger when the driver stays empty.
+			log: { error: () => {} },
 		},
 	};
 	let nextArgument = 'not called';
 	let answer;
 	try {
-		middleware(req, {}, (error) => { nextArgument = error === undefined ? null : error; });
+		const chosen = request.uracDriver ? uracMiddleware : middleware;
+		chosen(req, {}, (error) => { nextArgument = error === undefined ? null : error; });
 		answer = {
 			id: request.id,
 			next: nextArgument,
 			context: handlerView(req.soajs),
 			connect: runCalls(req.soajs, request.calls || []),
+			uracDriver: uracDriverView(req.soajs.uracDriver),
 		};
 	} catch (error) {
 		answer = { id: request.id, thrown: String(error && error.message) };

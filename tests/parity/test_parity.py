@@ -2,8 +2,10 @@
 
 For every fixture header and every variant of :mod:`tests.parity.cases`, both sides must agree
 on whether there is a context, on every field a handler reads (``tenant`` with its ``key`` and
-``application``, ``servicesConfig``, ``urac``, ``device``, ``geo``, ``param``) and on each
-``connect()`` result, except where a case names one of the documented differences.
+``application``, ``servicesConfig``, ``urac``, ``device``, ``geo``, ``param``), on each
+``connect()`` result and, for headers with a user, on what the urac driver answers
+(``getProfile()``, ``getProfile(true)``, ``getAcl()``, ``getGroups()``), except where a case
+names one of the documented differences.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from soajs.connector import ServiceConnector
 from soajs.errors import ConnectError, InjectHeaderError
 from soajs.inject import parse_inject_header
 from soajs.models.context import ContextData
+from soajs.urac import UracDriver, UracProfile
 
 from .cases import CASES, VARIANTS, Call, Case
 from .differences import DIFFERENCES, explains
@@ -127,6 +130,52 @@ def test_same_context_and_connect(case: Case, node_answers: dict[str, dict[str, 
         if not any(explains(name, node_result, result) for name in case.differences):
             problems += mismatches(node_result, result, f"connect{call}", frozenset())
     assert not problems, "\n".join(problems)
+
+
+def _node_profile(profile: UracProfile | None) -> dict[str, Any] | None:
+    return None if profile is None else profile.to_node()
+
+
+def python_urac_driver(driver: UracDriver) -> dict[str, Any]:
+    """What the urac driver answers, as soajs core's ``req.soajs.uracDriver`` shapes it."""
+    return {
+        "profile": _node_profile(driver.get_profile()),
+        "profileAll": _node_profile(driver.get_profile(all=True)),
+        "acl": driver.get_acl(),
+        "groups": driver.get_groups(),
+    }
+
+
+URAC_CASES = [case for case in CASES if case.runs_urac_driver]
+EMPTY_DRIVER = {"profile": None, "profileAll": None, "acl": None, "groups": None}
+
+
+@pytest.mark.parametrize("case", URAC_CASES, ids=[case.id for case in URAC_CASES])
+def test_same_urac_driver(case: Case, node_answers: dict[str, dict[str, Any]]) -> None:
+    """The urac driver answers as soajs core's, but for the case's documented differences."""
+    answer = node_answers[case.id]
+    assert "thrown" not in answer, answer
+    try:
+        context = parse_inject_header(case.header.encode("latin-1"))
+    except InjectHeaderError:
+        assert answer["context"] is None or case.differences & _NO_CONTEXT_IN_PYTHON_ONLY
+        return
+    python = python_urac_driver(context.urac_driver)
+    node = answer["uracDriver"]
+    if node is None:
+        # soajs core makes no driver without a context or a user; here it is empty.
+        assert python == EMPTY_DRIVER
+        return
+    problems = mismatches(node, python, "req.soajs.uracDriver", case.differences)
+    assert not problems, "\n".join(problems)
+
+
+def test_urac_cases_cover_the_driver() -> None:
+    """The driver's cases include each profile shape, a filled ACL and an empty driver."""
+    assert len(URAC_CASES) >= 10
+    assert {"urac-driver-oauth-user-id", "urac-driver-other-record", "urac-full"} <= {
+        case.id for case in URAC_CASES
+    }
 
 
 def test_enough_variants() -> None:

@@ -36,6 +36,7 @@ from soajs.inject import parse_inject_header
 from soajs.models import Registry
 from soajs.models.context import ContextData
 from soajs.registry import RegistryManager
+from soajs.urac import UracDriver
 from soajs.wsgi import SoajsWSGIMiddleware
 
 from .conftest import Figures
@@ -460,6 +461,7 @@ def test_every_model_class_is_found() -> None:
         "Database",
         "Config",
         "GatewayConfig",
+        "UracProfile",
     } <= names
     assert len(OBJECTS) > 500
 
@@ -487,3 +489,26 @@ def test_no_model_shows_a_secret(model: type[BaseModel]) -> None:
     leaked = sorted({secret for secret in MODEL_SECRETS for text in texts if secret in text})
     assert leaked == []
     assert texts
+
+
+def test_urac_driver_shows_no_secret() -> None:
+    """No urac driver or profile, even with all, shows a secret in repr or str."""
+    texts: list[str] = []
+    profiles = 0
+    for data in OBJECTS:
+        try:
+            context = ContextData.model_validate(data)
+        except ValidationError:
+            continue
+        if context.urac is None:
+            continue
+        # Filled whatever the header's param says: every user record is scanned.
+        driver = UracDriver(context.urac)
+        for profile in (driver.get_profile(), driver.get_profile(all=True)):
+            assert profile is not None
+            profiles += 1
+            texts += [repr(profile), str(profile), repr(profile.social_login)]
+        texts += [repr(driver), str(driver), repr(context.urac_driver)]
+    assert profiles >= 10
+    leaked = sorted({secret for secret in MODEL_SECRETS for text in texts if secret in text})
+    assert leaked == []
