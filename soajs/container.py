@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from dependency_injector import containers, providers
 
 from soajs.connector import ServiceConnector
-from soajs.context import current_context, current_request
+from soajs.current import current_context, current_request
 from soajs.errors import ConfigValidationError
 from soajs.registry.manager import RegistryManager
 from soajs.settings import Settings
@@ -53,7 +53,7 @@ class SoajsContainer(containers.DeclarativeContainer):
             ``SOAJS_SERVICE_*``; override with ``providers.Object(Config(...))``.
         registry: one :class:`~soajs.RegistryManager` per container, built thread-safely and
             not started (the integrations start it with the app).
-        request: the current request's :class:`~soajs.context.RequestContext` (or ``None``).
+        request: the current request's :class:`~soajs.request.RequestContext` (or ``None``).
         context: the current request's :class:`~soajs.ContextData` (or ``None``); request-scoped,
             it reads the value the middleware set for this request.
         connector: a new :class:`~soajs.ServiceConnector` bound to the current request.
