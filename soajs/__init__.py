@@ -36,7 +36,7 @@ _LAZY = {
     "ConnectResponse": "soajs.connector",
     "Config": "soajs.models.service_config",
     "ContextData": "soajs.models.context",
-    "current_context": "soajs.current",
+    "current_context": "soajs.request",
     "stream_with_context": "soajs.current",
     "parse_inject_header": "soajs.inject",
 }

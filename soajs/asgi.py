@@ -34,6 +34,11 @@ __all__ = ["SOAJSMiddleware", "SoajsASGIMiddleware"]
 
 logger = logging.getLogger("soajs.asgi")
 
+# request_var's own methods, bound once: a name bound by an import is called through a fresh
+# bound method each time (CPython skips LOAD_METHOD for it). They act on the calling context.
+_set_current = request_var.set
+_reset_current = request_var.reset
+
 # RFC 6455 close code for a message that violates the endpoint's policy.
 _POLICY_VIOLATION = 1008
 
@@ -95,11 +100,11 @@ class SoajsASGIMiddleware:
                 await _refuse_websocket(request, send)
             return
         scope[REQUEST_KEY] = request
-        token = request_var.set(request)
+        token = _set_current(request)
         try:
             await self.app(scope, receive, send)
         finally:
-            request_var.reset(token)
+            _reset_current(token)
 
 
 async def _refuse(refused: Rejection, send: Send) -> None:

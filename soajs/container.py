@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING
 from dependency_injector import containers, providers
 
 from soajs.connector import ServiceConnector
-from soajs.current import current_context, current_request
+from soajs.current import current_request
 from soajs.errors import ConfigValidationError
 from soajs.registry.manager import RegistryManager
+from soajs.request import current_context
 from soajs.settings import Settings
 
 if TYPE_CHECKING:

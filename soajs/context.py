@@ -4,10 +4,9 @@ Each name lives in the module that owns its job, and is importable here as befor
 
 - :mod:`soajs.request`: :class:`RequestContext` (capture one request, parse on first read),
   :class:`SoajsEnviron`, :data:`REQUEST_KEY`, :data:`WSGI_CONTEXT_KEY`,
-  :func:`query_access_token`;
-- :mod:`soajs.current`: the request being served (:func:`current_context`,
-  :func:`current_request`, :func:`set_current_request`, :func:`reset_current_request`,
-  :func:`stream_with_context`);
+  :func:`query_access_token`, :func:`current_context`;
+- :mod:`soajs.current`: the request being served (:func:`current_request`,
+  :func:`set_current_request`, :func:`reset_current_request`, :func:`stream_with_context`);
 - :mod:`soajs.header_policy`: :class:`HeaderGuard` and :class:`Rejection`, whether a request
   is served;
 - :func:`soajs.settings.resolve_settings` and :func:`soajs.heartbeat.service_name_of`.
@@ -16,7 +15,6 @@ Each name lives in the module that owns its job, and is importable here as befor
 from __future__ import annotations
 
 from soajs.current import (
-    current_context,
     current_request,
     reset_current_request,
     set_current_request,
@@ -29,6 +27,7 @@ from soajs.request import (
     WSGI_CONTEXT_KEY,
     RequestContext,
     SoajsEnviron,
+    current_context,
     query_access_token,
 )
 from soajs.settings import resolve_settings

@@ -5,7 +5,8 @@ downstream call and reset it when the call returns. A ``ContextVar`` follows asy
 threads Starlette runs sync handlers in, and WSGI worker threads; :func:`stream_with_context`
 carries it into a streamed WSGI body.
 
-- read: :func:`current_request`, :func:`current_context` (``soajs.current_context``);
+- read: :func:`current_request`; the request's context: :func:`soajs.current_context`
+  (:func:`soajs.request.current_context`, beside the cache it reads);
 - set and reset (custom integrations, tests): :func:`set_current_request` /
   :func:`reset_current_request`, or :data:`request_var` itself.
 """
@@ -17,11 +18,9 @@ from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from soajs.models.context import ContextData
     from soajs.request import RequestContext
 
 __all__ = [
-    "current_context",
     "current_request",
     "request_var",
     "reset_current_request",
@@ -43,17 +42,6 @@ def current_request() -> RequestContext | None:
     return request_var.get()
 
 
-def current_context() -> ContextData | None:
-    """The SOAJS context of the request being served.
-
-    Returns ``None`` outside a request, or when the request has no valid, trusted header.
-    """
-    request = request_var.get()
-    if request is None:
-        return None
-    return request.context
-
-
 def set_current_request(request: RequestContext | None) -> Token[RequestContext | None]:
     """Make ``request`` current; pass the returned token to :func:`reset_current_request`."""
     return request_var.set(request)
@@ -70,7 +58,7 @@ def stream_with_context(body: Iterable[_Chunk]) -> Iterator[_Chunk]:
     A WSGI generator body runs after the app returned, when the server sends it, so the
     middleware no longer holds the request current there (like Flask's own request context,
     which needs ``flask.stream_with_context``). Wrap such a body when its code reads
-    :func:`current_context` or builds a :class:`~soajs.ServiceConnector`::
+    :func:`soajs.current_context` or builds a :class:`~soajs.ServiceConnector`::
 
         return Response(soajs.stream_with_context(generate()))
 

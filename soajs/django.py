@@ -63,6 +63,11 @@ __all__ = [
     "urlpatterns",
 ]
 
+# request_var's own methods, bound once: a name bound by an import is called through a fresh
+# bound method each time (CPython skips LOAD_METHOD for it). They act on the calling context.
+_set_current = request_var.set
+_reset_current = request_var.reset
+
 REQUEST_ATTRIBUTE = "soajs"
 """The ``HttpRequest`` attribute holding the :class:`~soajs.ContextData` (or ``None``)."""
 
@@ -187,25 +192,25 @@ class SoajsMiddleware:
         admitted = self._admit(_current(), request)
         if isinstance(admitted, HttpResponse):
             return admitted
-        token = request_var.set(admitted)
+        token = _set_current(admitted)
         try:
             return self.get_response(request)
         finally:
-            request_var.reset(token)
+            _reset_current(token)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         """Serve one request under ASGI."""
         admitted = self._admit(_current(), request)
         if isinstance(admitted, HttpResponse):
             return admitted
-        token = request_var.set(admitted)
+        token = _set_current(admitted)
         try:
             response = self.get_response(request)
             if not isinstance(response, HttpResponse):
                 response = await response
             return response
         finally:
-            request_var.reset(token)
+            _reset_current(token)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """Answer a view that read the registry before it loaded: 503, code 135."""

@@ -37,11 +37,12 @@ from soajs import middleware
 from soajs.asgi import SoajsASGIMiddleware
 from soajs.connector import ServiceConnector
 from soajs.container import ServiceLifecycle, SoajsContainer
-from soajs.current import current_context, current_request
+from soajs.current import current_request
 from soajs.errors import RegistryNotLoaded
 from soajs.header_policy import NO_HEADER, Rejection, context_or_rejection
 from soajs.models.context import ContextData
 from soajs.readiness import NOT_LOADED
+from soajs.request import current_context
 
 __all__ = [
     "STATE_KEY",

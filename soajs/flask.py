@@ -40,10 +40,10 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, has_request_context, request
 
 from soajs.container import ServiceLifecycle, SoajsContainer
-from soajs.current import current_context as _current_context
 from soajs.errors import RegistryNotLoaded
 from soajs.readiness import NOT_LOADED
 from soajs.request import REQUEST_KEY, RequestContext
+from soajs.request import current_context as _current_context
 from soajs.wsgi import SoajsWSGIMiddleware
 
 if TYPE_CHECKING:

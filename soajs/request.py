@@ -8,7 +8,8 @@ attribute stores): they are read the first time a value is asked for, and the
 
 Where handlers find it:
 
-- anywhere: :func:`soajs.current_context` / :func:`soajs.current.current_request`;
+- anywhere: :func:`current_context` (``soajs.current_context``) /
+  :func:`soajs.current.current_request`;
 - ASGI: ``scope["soajs.request"]``, the :class:`RequestContext` (its ``.context`` is the
   :class:`~soajs.models.context.ContextData`), or ``soajs.middleware.get_soajs_context(request)``;
 - WSGI: ``environ["soajs.request"]`` and ``environ["soajs.context"]`` (the seed's key, resolved
@@ -22,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import parse_qs
 
+from soajs.current import request_var
 from soajs.errors import InjectHeaderError
 from soajs.inject import DEFAULT_MAX_SIZE, parse_inject_header
 from soajs.models.context import ContextData
@@ -34,6 +36,7 @@ __all__ = [
     "WSGI_CONTEXT_KEY",
     "RequestContext",
     "SoajsEnviron",
+    "current_context",
     "query_access_token",
 ]
 
@@ -50,6 +53,10 @@ _TRACEPARENT: Final = b"traceparent"
 _TRACESTATE: Final = b"tracestate"
 _ACCESS_TOKEN: Final = b"access_token"
 
+# request_var's own getter, bound once: a name bound by an import is called through a fresh
+# bound method each time (CPython skips LOAD_METHOD for it). It acts on the calling context.
+_get_current = request_var.get
+_UNRESOLVED: Any = object()
 _new_request = object.__new__
 
 
@@ -77,6 +84,7 @@ class RequestContext:
         "_access_token",
         "_captured",
         "_client",
+        "_context",
         "_duplicates",
         "_environ",
         "_error",
@@ -89,7 +97,6 @@ class RequestContext:
         "_traceparent",
         "_tracestate",
         "_trusted",
-        "context",
     )
     _headers: list[tuple[bytes, bytes]] | None
     _query: bytes
@@ -105,14 +112,8 @@ class RequestContext:
     _peer: str | None
     _trusted: bool
     _max_size: int
+    _context: ContextData | None
     _error: InjectHeaderError | None
-
-    context: ContextData | None
-    """The parsed header; ``None`` when it is absent, untrusted or invalid (see :attr:`error`).
-
-    Worked out on the first read, then a plain attribute: the slot stays unset until then, and
-    reading an unset slot falls through to ``__getattr__``, which parses and fills it.
-    """
 
     SCOPE_KEY: ClassVar[str] = REQUEST_KEY
     ENVIRON_KEY: ClassVar[str] = REQUEST_KEY
@@ -137,6 +138,7 @@ class RequestContext:
         self._trusted = trusted
         self._max_size = max_size
         self._captured = True
+        self._context = _UNRESOLVED
         self._error = None
 
     @classmethod
@@ -148,6 +150,7 @@ class RequestContext:
         self._client = scope.get("client")
         self._guard = guard
         self._captured = False
+        self._context = _UNRESOLVED
         return self
 
     @classmethod
@@ -162,17 +165,8 @@ class RequestContext:
         self._environ = environ
         self._guard = guard
         self._captured = False
+        self._context = _UNRESOLVED
         return self
-
-    if not TYPE_CHECKING:
-        # Hidden from mypy, so a misspelt attribute stays a type error.
-
-        def __getattr__(self, name: str) -> Any:
-            # Python calls this only for a name it did not find: of the slots, only the
-            # context is left unset on purpose (a released _environ is not read again).
-            if name == "context":
-                return self._resolve()
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         # Never the header (it carries keys) nor the token.
@@ -245,20 +239,25 @@ class RequestContext:
         return self._tracestate
 
     @property
+    def context(self) -> ContextData | None:
+        """The parsed header; ``None`` when it is absent, untrusted or invalid (see
+        :attr:`error`)."""
+        context = self._context
+        if context is _UNRESOLVED:
+            context = self._resolve()
+        return context
+
+    @property
     def error(self) -> InjectHeaderError | None:
         """Why a present, trusted header gave no context; ``None`` otherwise."""
-        if not self.parsed:
+        if self._context is _UNRESOLVED:
             self._resolve()
         return self._error
 
     @property
     def parsed(self) -> bool:
         """Whether :attr:`context` has been worked out (the header is parsed at most once)."""
-        try:
-            _read_context_slot(self)
-        except AttributeError:
-            return False
-        return True
+        return self._context is not _UNRESOLVED
 
     @property
     def has_header(self) -> bool:
@@ -280,7 +279,7 @@ class RequestContext:
                 logger.warning(
                     "ignored the soajsinjectobj header from %s (%s): %s", self._peer, exc.code, exc
                 )
-        self.context = context
+        self._context = context
         return context
 
     def _parse(self, raw: bytes | str) -> ContextData:
@@ -345,9 +344,20 @@ class RequestContext:
         self._peer = get("REMOTE_ADDR") or None
 
 
-# The slot's own getter: it raises AttributeError while the slot is unset, without the
-# class's __getattr__ parsing the header to fill it.
-_read_context_slot: Callable[[RequestContext], object] = RequestContext.__dict__["context"].__get__
+def current_context() -> ContextData | None:
+    """The SOAJS context of the request being served (:data:`soajs.current.request_var`).
+
+    Returns ``None`` outside a request, or when the request has no valid, trusted header. It
+    lives beside :class:`RequestContext` because it reads the request's cached context directly.
+    """
+    request = _get_current()
+    if request is None:
+        return None
+    # The context property's own body: safe here, the module that keeps that cache.
+    context = request._context
+    if context is _UNRESOLVED:
+        return request._resolve()
+    return context
 
 
 def query_access_token(query: bytes | str) -> str | None:

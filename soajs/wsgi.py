@@ -41,6 +41,11 @@ __all__ = ["SOAJSWSGIMiddleware", "SoajsWSGIMiddleware"]
 
 logger = logging.getLogger("soajs.wsgi")
 
+# request_var's own methods, bound once: a name bound by an import is called through a fresh
+# bound method each time (CPython skips LOAD_METHOD for it). They act on the calling context.
+_set_current = request_var.set
+_reset_current = request_var.reset
+
 
 class SoajsWSGIMiddleware:
     """Give every request its SOAJS context (see :mod:`soajs.asgi` for the policy).
@@ -110,11 +115,11 @@ class SoajsWSGIMiddleware:
             request.read_now()
             app_environ = environ
         app_environ[REQUEST_KEY] = request
-        token = request_var.set(request)
+        token = _set_current(request)
         try:
             return self.app(app_environ, start_response)
         finally:
-            request_var.reset(token)
+            _reset_current(token)
 
 
 SOAJSWSGIMiddleware = SoajsWSGIMiddleware

@@ -109,7 +109,7 @@ class TestAdmission:
         assert captured.parsed
         assert first is not None
         assert captured.context is first
-        assert current.current_context() is None
+        assert request.current_context() is None
 
     def test_error_first_reads_the_header(self) -> None:
         """Asking for the error before the context parses the header and gives the reason."""
