@@ -36,8 +36,8 @@ _LAZY = {
     "ConnectResponse": "soajs.connector",
     "Config": "soajs.models.service_config",
     "ContextData": "soajs.models.context",
-    "current_context": "soajs.context",
-    "stream_with_context": "soajs.context",
+    "current_context": "soajs.request",
+    "stream_with_context": "soajs.current",
     "parse_inject_header": "soajs.inject",
 }
 

@@ -1,42 +1,17 @@
 """Pure ASGI middleware: the SOAJS request context for Starlette, FastAPI or any ASGI app.
 
 Per HTTP request and WebSocket connection it captures the scope in a
-:class:`~soajs.context.RequestContext` (nothing is read, decoded or parsed until someone asks:
+:class:`~soajs.request.RequestContext` (nothing is read, decoded or parsed until someone asks:
 the ``soajsinjectobj`` header, ``access_token``, ``traceparent``/``tracestate`` and the client
 address), stores it in the scope as
 ``scope["soajs.request"]``, and makes it current (:func:`soajs.current_context`) for the
 downstream call. Its ``.context`` is the parsed :class:`~soajs.models.context.ContextData`,
 parsed on first read; ``soajs.middleware.get_soajs_context(request)`` reads it too.
 
-Header policy (``Settings.header_policy``, ``SOAJS_HEADER_POLICY``):
-
-- ``"ignore"`` (default, like the reference middlewares): a missing, malformed, oversized or
-  untrusted header gives no context; the request goes on and the handler decides.
-- ``"reject"``: the header is checked before the app runs (the one case where it is parsed
-  eagerly) and a request without a valid, trusted one is answered in the gateway's error
-  format, ``{"result": false, "errors": {"codes": [N], "details": [{"code": N, ...}]}}``:
-
-  ================================  ======  ====  =============================================
-  outcome                           status  code  why this code
-  ================================  ======  ====  =============================================
-  no header                         403     132   the gateway's "A valid key is needed" (no key)
-  header from an untrusted peer     403     132   same: the caller did not come through the key
-  header over ``max_size``          431     135   the gateway's own code for an oversized header
-  not JSON / not the gateway shape  400     135   the gateway's "error while redirecting" code
-  two or more ``soajsinjectobj``    400     135   one invalid header, whichever line is forged
-  ================================  ======  ====  =============================================
-
-  A WebSocket is refused in the same cases by closing it before it is accepted (close code
-  1008, policy violation; the server answers the handshake with 403).
-
-  A header that soajs core gives no context (no truthy ``tenant``, ``key`` or
-  ``application.package``) counts as no header.
-
-``Settings.trusted_gateways`` (``SOAJS_TRUSTED_GATEWAYS``, IPs/CIDRs) restricts who may send the
-header: from any other peer it is dropped and logged (``ignore``) or refused (``reject``). A
-public service (``extKeyRequired: false``) must pass ``trust_header=False``: the gateway does not
-strip a client's own ``soajsinjectobj`` from requests to such services, so the header is never
-trusted there and the policy does not apply.
+The header policy (``SOAJS_HEADER_POLICY``, ``SOAJS_TRUSTED_GATEWAYS``, ``trust_header``) and
+its rejections (status, gateway code, message; a WebSocket is closed with 1008 before it is
+accepted) are :mod:`soajs.header_policy`'s, shared with the WSGI and Django middlewares and the
+FastAPI dependency.
 """
 
 from __future__ import annotations
@@ -44,17 +19,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from soajs.context import (
-    REQUEST_KEY,
-    HeaderGuard,
-    Rejection,
-    RequestContext,
-    _current,
-    resolve_settings,
-    service_name_of,
-)
-from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_asgi_heartbeat
+from soajs.current import request_var
+from soajs.header_policy import HeaderGuard, Rejection
+from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_asgi_heartbeat, service_name_of
 from soajs.readiness import readiness_of
+from soajs.request import REQUEST_KEY
+from soajs.settings import resolve_settings
 
 if TYPE_CHECKING:
     from soajs._asgi_types import ASGIApp, Receive, Scope, Send
@@ -63,6 +33,11 @@ if TYPE_CHECKING:
 __all__ = ["SOAJSMiddleware", "SoajsASGIMiddleware"]
 
 logger = logging.getLogger("soajs.asgi")
+
+# request_var's own methods, bound once: a name bound by an import is called through a fresh
+# bound method each time (CPython skips LOAD_METHOD for it). They act on the calling context.
+_set_current = request_var.set
+_reset_current = request_var.reset
 
 # RFC 6455 close code for a message that violates the endpoint's policy.
 _POLICY_VIOLATION = 1008
@@ -117,25 +92,19 @@ class SoajsASGIMiddleware:
             await self.app(scope, receive, send)
             return
 
-        guard = self.guard
-        if guard.eager:
-            request = guard.capture_scope(scope)
-            refused = guard.check(request)
-            if refused is not None:
-                if kind == "http":
-                    await _refuse(refused, send)
-                else:
-                    await _refuse_websocket(refused, send)
-                return
-        else:
-            request = RequestContext.from_scope(scope, guard)
+        request = self.guard.admit_scope(scope)
+        if isinstance(request, Rejection):
+            if kind == "http":
+                await _refuse(request, send)
+            else:
+                await _refuse_websocket(request, send)
+            return
         scope[REQUEST_KEY] = request
-        # The ContextVar itself, not set_current_request(): two calls fewer per request.
-        token = _current.set(request)
+        token = _set_current(request)
         try:
             await self.app(scope, receive, send)
         finally:
-            _current.reset(token)
+            _reset_current(token)
 
 
 async def _refuse(refused: Rejection, send: Send) -> None:

@@ -41,9 +41,10 @@ from typing import Any, Final, Protocol
 
 import httpx
 
-from soajs.context import RequestContext, current_request
+from soajs.current import current_request
 from soajs.errors import ConnectError, RegistryError
 from soajs.models.context import ContextData, InterConnect
+from soajs.request import RequestContext
 
 __all__ = ["GATEWAY_SERVICE", "ConnectResponse", "RegistrySource", "ServiceConnector"]
 

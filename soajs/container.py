@@ -33,10 +33,11 @@ from dependency_injector import containers, providers
 
 from soajs.asgi import SoajsASGIMiddleware
 from soajs.connector import ServiceConnector
-from soajs.context import current_context, current_request
+from soajs.current import current_request
 from soajs.errors import ConfigValidationError
 from soajs.models.service_config import Config
 from soajs.registry.manager import RegistryManager
+from soajs.request import current_context
 from soajs.settings import Settings
 from soajs.urac import UracDriver
 from soajs.wsgi import SoajsWSGIMiddleware
@@ -117,7 +118,7 @@ class SoajsContainer(containers.DeclarativeContainer):
         started_registry: the registry, started: a ``Resource`` whose ``init()`` begins the
             first load in the background and whose ``shutdown()`` stops it (the integrations
             call them with the app, through :class:`ServiceLifecycle`).
-        request: the current request's :class:`~soajs.context.RequestContext` (or ``None``).
+        request: the current request's :class:`~soajs.request.RequestContext` (or ``None``).
         context: the current request's :class:`~soajs.ContextData` (or ``None``); request-scoped,
             it reads the value the middleware set for this request.
         connector: a new :class:`~soajs.ServiceConnector` bound to the current request.

@@ -42,13 +42,9 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from soajs.container import FromContainer, ServiceLifecycle, SoajsContainer, trusts_header
-from soajs.context import (
-    HeaderGuard,
-    RequestContext,
-    reset_current_request,
-    set_current_request,
-)
+from soajs.current import request_var
 from soajs.errors import RegistryNotLoaded
+from soajs.header_policy import HeaderGuard, Rejection
 from soajs.heartbeat import HEARTBEAT_PATH, heartbeat_reply, is_heartbeat
 from soajs.readiness import NOT_LOADED, readiness_of
 from soajs.settings import Settings
@@ -56,6 +52,7 @@ from soajs.settings import Settings
 if TYPE_CHECKING:
     from soajs.models.context import ContextData
     from soajs.registry.manager import RegistryManager
+    from soajs.request import RequestContext
 
 __all__ = [
     "REQUEST_ATTRIBUTE",
@@ -66,6 +63,11 @@ __all__ = [
     "stop",
     "urlpatterns",
 ]
+
+# request_var's own methods, bound once: a name bound by an import is called through a fresh
+# bound method each time (CPython skips LOAD_METHOD for it). They act on the calling context.
+_set_current = request_var.set
+_reset_current = request_var.reset
 
 REQUEST_ATTRIBUTE = "soajs"
 """The ``HttpRequest`` attribute holding the :class:`~soajs.ContextData` (or ``None``)."""
@@ -120,10 +122,6 @@ class _Integration:
     def ready(self) -> Callable[[], bool] | None:
         """The readiness check of the container's current registry."""
         return self._policy().ready
-
-    def request_context(self, meta: dict[str, Any]) -> RequestContext:
-        """Capture a request from ``request.META`` (WSGI environ or Django's ASGI equivalent)."""
-        return self.guard.capture_environ(meta)
 
 
 _lock = threading.Lock()
@@ -221,30 +219,28 @@ class SoajsMiddleware:
         """Serve one request (returns a coroutine when Django runs asynchronously)."""
         if self.is_async:
             return self.__acall__(request)
-        integration = _current()
-        early = self._early_response(integration, request)
-        if early is not None:
-            return early
-        token = set_current_request(self._capture(integration, request))
+        admitted = self._admit(_current(), request)
+        if isinstance(admitted, HttpResponse):
+            return admitted
+        token = _set_current(admitted)
         try:
             return self.get_response(request)
         finally:
-            reset_current_request(token)
+            _reset_current(token)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         """Serve one request under ASGI."""
-        integration = _current()
-        early = self._early_response(integration, request)
-        if early is not None:
-            return early
-        token = set_current_request(self._capture(integration, request))
+        admitted = self._admit(_current(), request)
+        if isinstance(admitted, HttpResponse):
+            return admitted
+        token = _set_current(admitted)
         try:
             response = self.get_response(request)
             if not isinstance(response, HttpResponse):
                 response = await response
             return response
         finally:
-            reset_current_request(token)
+            _reset_current(token)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """Answer a view that read the registry before it loaded: 503, code 135."""
@@ -255,30 +251,21 @@ class SoajsMiddleware:
         return None
 
     @staticmethod
-    def _early_response(integration: _Integration, request: HttpRequest) -> HttpResponse | None:
-        """The heartbeat reply, or a rejection under the ``reject`` policy."""
+    def _admit(integration: _Integration, request: HttpRequest) -> RequestContext | HttpResponse:
+        """The request to make current (``request.soajs`` set), or the heartbeat or a refusal."""
         if integration.heartbeat and is_heartbeat(request.method or "GET", request.path_info):
             return _heartbeat_response(
                 integration.service_name, integration.ready, request.method == "HEAD"
             )
-        if not integration.guard.reject:
-            return None
-        captured = integration.request_context(request.META)
-        refused = integration.guard.check(captured)
-        if refused is None:
-            request._soajs_request = captured  # type: ignore[attr-defined]
-            return None
-        return HttpResponse(refused.body(), status=refused.status, content_type="application/json")
-
-    @staticmethod
-    def _capture(integration: _Integration, request: HttpRequest) -> RequestContext:
-        captured = getattr(request, "_soajs_request", None)
-        if not isinstance(captured, RequestContext):
-            captured = integration.request_context(request.META)
+        admitted = integration.guard.admit_environ(request.META)
+        if isinstance(admitted, Rejection):
+            return HttpResponse(
+                admitted.body(), status=admitted.status, content_type="application/json"
+            )
         # request.soajs is a plain attribute (None or ContextData): reading it must not raise.
-        context: ContextData | None = captured.context
+        context: ContextData | None = admitted.context
         setattr(request, REQUEST_ATTRIBUTE, context)
-        return captured
+        return admitted
 
 
 def heartbeat(request: HttpRequest) -> HttpResponse:

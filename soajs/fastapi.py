@@ -36,10 +36,12 @@ from starlette.responses import Response
 from soajs import middleware
 from soajs.connector import ServiceConnector
 from soajs.container import ContainerASGIMiddleware, ServiceLifecycle, SoajsContainer
-from soajs.context import Rejection, current_context, current_request
+from soajs.current import current_request
 from soajs.errors import RegistryNotLoaded
+from soajs.header_policy import NO_HEADER, Rejection, context_or_rejection
 from soajs.models.context import ContextData
 from soajs.readiness import NOT_LOADED
+from soajs.request import current_context
 
 __all__ = [
     "STATE_KEY",
@@ -59,17 +61,9 @@ __all__ = [
 STATE_KEY = "soajs"
 """Attribute of ``app.state`` that holds the :class:`~soajs.container.ServiceLifecycle`."""
 
-_NO_MIDDLEWARE = Rejection(
-    403,
-    132,
-    "A valid key is needed to access any API: no SOAJS middleware saw this request "
-    "(call soajs.fastapi.setup_soajs(app))",
-)
-_MISSING = Rejection(403, 132, "A valid key is needed to access any API: no soajsinjectobj header")
-_UNTRUSTED = Rejection(
-    403,
-    132,
-    "A valid key is needed to access any API: the soajsinjectobj header is not trusted here",
+_NO_MIDDLEWARE = NO_HEADER._replace(
+    message="A valid key is needed to access any API: no SOAJS middleware saw this request "
+    "(call soajs.fastapi.setup_soajs(app))"
 )
 
 
@@ -78,7 +72,7 @@ class ContextRejected(HTTPException):
 
     :func:`context_rejected_handler` (installed by :func:`setup_soajs`) answers it in the
     gateway's error format, with the status and code the ``reject`` header policy uses (see
-    :mod:`soajs.asgi`). Without that handler FastAPI still answers with this status, never
+    :mod:`soajs.header_policy`). Without that handler FastAPI still answers with this status, never
     500, and the same body under ``detail``.
     """
 
@@ -127,16 +121,11 @@ def soajs_context() -> ContextData:
     request = current_request()
     if request is None:
         raise ContextRejected(_NO_MIDDLEWARE)
-    context = request.context
-    if context is not None:
-        return context
-    if request.has_header and not request.trusted:
-        raise ContextRejected(_UNTRUSTED)
-    error = request.error
-    if error is None or error.code == "missing":
-        raise ContextRejected(_MISSING)
-    status = 431 if error.code == "too_large" else 400
-    raise ContextRejected(Rejection(status, 135, f"Invalid soajsinjectobj header: {error}"))
+    # The reject policy's answer, whatever the middleware's policy: this handler needs a context.
+    outcome = context_or_rejection(request)
+    if isinstance(outcome, Rejection):
+        raise ContextRejected(outcome)
+    return outcome
 
 
 def soajs_connector(request: Request) -> ServiceConnector:

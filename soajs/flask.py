@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, has_request_context, request
 
 from soajs.container import ContainerWSGIMiddleware, ServiceLifecycle, SoajsContainer
-from soajs.context import RequestContext
-from soajs.context import current_context as _current_context
 from soajs.errors import RegistryNotLoaded
 from soajs.readiness import NOT_LOADED
+from soajs.request import REQUEST_KEY, RequestContext
+from soajs.request import current_context as _current_context
 
 if TYPE_CHECKING:
     from soajs.models.context import ContextData
@@ -121,7 +121,7 @@ def _registry_not_loaded(error: RegistryNotLoaded) -> Response:
 def current_context() -> ContextData | None:
     """The SOAJS context of the current Flask request, or ``None``."""
     if has_request_context():
-        found = request.environ.get(RequestContext.ENVIRON_KEY)
+        found = request.environ.get(REQUEST_KEY)
         if isinstance(found, RequestContext):
             return found.context
     return _current_context()

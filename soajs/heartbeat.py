@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         WSGIApplication,
         WSGIEnvironment,
     )
+    from soajs.settings import Settings
 
 __all__ = [
     "HEARTBEAT_PATH",
@@ -42,6 +43,7 @@ __all__ = [
     "is_heartbeat",
     "make_asgi_heartbeat",
     "make_wsgi_heartbeat",
+    "service_name_of",
     "wsgi_heartbeat",
 ]
 
@@ -67,6 +69,12 @@ def heartbeat_body(service_name: str | None = None) -> bytes:
     service.update(type="rest", route=HEARTBEAT_PATH)
     payload = {"result": True, "ts": time.time_ns() // 1_000_000, "service": service}
     return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def service_name_of(registry: object | None, settings: Settings) -> str | None:
+    """The name a heartbeat reply gives: the registry's, else the settings'."""
+    name = getattr(registry, "service_name", None) or settings.service_name
+    return name if isinstance(name, str) else None
 
 
 def _headers(body: bytes) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 from soajs.errors import InjectHeaderError
-from soajs.models.context import _RAW_HEADER, _TENANT_LINKS, ContextData, _set_private
+from soajs.models.context import ContextData, attach_received_header
 from soajs.validation import describe_validation_error
 
 __all__ = ["DEFAULT_MAX_SIZE", "HEADER_NAME", "parse_inject_header"]
@@ -87,19 +87,15 @@ def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE)
         _refuse_nan(source)
     urac = context.urac
     if urac is not None:
-        # Checked inline: a validator would cost every header a Python call; few names need it.
-        # Stored past pydantic's __setattr__ (a plain, non-frozen field) to keep this path short.
+        # Checked here rather than in a validator, which every header would run; few names
+        # need it. Stored past pydantic's __setattr__: a plain, non-frozen field, nothing to
+        # validate or freeze, so the model cannot tell the difference.
         fields = urac.__dict__
         if "%" in urac.first_name:
             fields["first_name"] = _percent_decode(urac.first_name)
         if "%" in urac.last_name:
             fields["last_name"] = _percent_decode(urac.last_name)
-    # attach_raw_header and link_tenant inlined: a function call is a measurable share here.
-    _set_private(context, {_RAW_HEADER: raw})
-    fields = context.__dict__
-    _set_private(
-        fields["tenant"], {_TENANT_LINKS: (fields["key"], fields["application"], fields["package"])}
-    )
+    attach_received_header(context, raw)
     return context
 
 

@@ -13,8 +13,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from soajs.asgi import SoajsASGIMiddleware, SOAJSMiddleware
-from soajs.context import REQUEST_KEY, WSGI_CONTEXT_KEY, RequestContext
 from soajs.models.context import ContextData
+from soajs.request import REQUEST_KEY, WSGI_CONTEXT_KEY, RequestContext
 from soajs.wsgi import SOAJSWSGIMiddleware, SoajsWSGIMiddleware
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from soajs.context import Rejection
+from soajs.header_policy import Rejection
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -26,6 +26,7 @@ __all__ = [
     "parse_bool",
     "parse_registry_api",
     "resolve_env_file",
+    "resolve_settings",
 ]
 
 REGISTRY_FETCH_DEADLINE = 30.0
@@ -78,6 +79,19 @@ def parse_registry_api(value: str) -> tuple[str, int]:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError("the port must be an integer from 1 to 65535")
     return host, int(port)
+
+
+def resolve_settings(settings: Settings | None, registry: object | None) -> Settings:
+    """The settings a middleware uses: the given ones, else the registry's, else the environment's.
+
+    The registry's are used when it has a ``settings`` attribute that is a :class:`Settings`.
+    """
+    if settings is not None:
+        return settings
+    registry_settings = getattr(registry, "settings", None)
+    if isinstance(registry_settings, Settings):
+        return registry_settings
+    return Settings()
 
 
 class Settings(BaseSettings):

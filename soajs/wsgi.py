@@ -1,11 +1,11 @@
 """PEP 3333 middleware: the SOAJS request context for Flask or any WSGI app.
 
-The same semantics as :mod:`soajs.asgi` (header policy, trusted gateways, error codes,
-``trust_header``, ``/heartbeat``), for WSGI. Per request it captures the ``soajsinjectobj``
-value (a Latin-1 ``str``, per PEP 3333), ``access_token`` (query string, then header),
-``traceparent``/``tracestate`` and ``REMOTE_ADDR`` into a
-:class:`~soajs.context.RequestContext`, makes it current for the app call, and passes a copy of
-the environ (:class:`~soajs.context.SoajsEnviron`) where ``environ["soajs.request"]`` is the
+The same semantics as :mod:`soajs.asgi` (the header policy and rejections of
+:mod:`soajs.header_policy`, ``trust_header``, ``/heartbeat``), for WSGI. Per request it
+captures the ``soajsinjectobj`` value (a Latin-1 ``str``, per PEP 3333), ``access_token``
+(query string, then header), ``traceparent``/``tracestate`` and ``REMOTE_ADDR`` into a
+:class:`~soajs.request.RequestContext`, makes it current for the app call, and passes a copy of
+the environ (:class:`~soajs.request.SoajsEnviron`) where ``environ["soajs.request"]`` is the
 request context and ``environ["soajs.context"]`` the parsed
 :class:`~soajs.models.context.ContextData` (the seed's key), parsed on first read.
 
@@ -24,17 +24,12 @@ import logging
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from soajs.context import (
-    REQUEST_KEY,
-    HeaderGuard,
-    RequestContext,
-    SoajsEnviron,
-    _current,
-    resolve_settings,
-    service_name_of,
-)
-from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_wsgi_heartbeat
+from soajs.current import request_var
+from soajs.header_policy import HeaderGuard, Rejection
+from soajs.heartbeat import HEARTBEAT_PATH, is_heartbeat, make_wsgi_heartbeat, service_name_of
 from soajs.readiness import readiness_of
+from soajs.request import REQUEST_KEY, SoajsEnviron
+from soajs.settings import resolve_settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -45,6 +40,11 @@ if TYPE_CHECKING:
 __all__ = ["SOAJSWSGIMiddleware", "SoajsWSGIMiddleware"]
 
 logger = logging.getLogger("soajs.wsgi")
+
+# request_var's own methods, bound once: a name bound by an import is called through a fresh
+# bound method each time (CPython skips LOAD_METHOD for it). They act on the calling context.
+_set_current = request_var.set
+_reset_current = request_var.reset
 
 
 class SoajsWSGIMiddleware:
@@ -61,7 +61,7 @@ class SoajsWSGIMiddleware:
             while the registry has not loaded (:mod:`soajs.readiness`).
         environ_context: provide the seed's ``environ["soajs.context"]``, parsed on first
             read. That takes a copy of the environ in a ``dict`` subclass whose ``get`` is
-            Python code, a few percent of a small Flask request. ``False`` passes the server's
+            Python code (its cost: docs/performance.md, P1). ``False`` passes the server's
             own environ (the plain ``dict`` PEP 3333 asks for, which ``wsgiref.validate``
             checks) with only ``environ["soajs.request"]`` added; ``current_context()``,
             ``get_soajs_context`` and the Flask integration's providers work the same.
@@ -98,36 +98,28 @@ class SoajsWSGIMiddleware:
         ):
             return self.heartbeat(environ, start_response)
 
-        guard = self.guard
-        if guard.eager:
-            request = guard.capture_environ(environ)
-            refused = guard.check(request)
-            if refused is not None:
-                logger.info("refused a request (%s): %s", refused.code, refused.message)
-                body = refused.body()
-                start_response(
-                    f"{refused.status} {HTTPStatus(refused.status).phrase}",
-                    [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-                )
-                return [body]
-        else:
-            request = RequestContext.from_environ(environ, guard)
+        request = self.guard.admit_environ(environ)
+        if isinstance(request, Rejection):
+            logger.info("refused a request (%s): %s", request.code, request.message)
+            body = request.body()
+            start_response(
+                f"{request.status} {HTTPStatus(request.status).phrase}",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
         app_environ: WSGIEnvironment
         if self.environ_context:
             app_environ = SoajsEnviron(environ)
         else:
-            # The request goes into the server's own dict: read it now rather than keep a
-            # reference back to that dict (a reference cycle per request for the collector).
-            if not request._captured:
-                request._capture()
+            # Stored in the server's own dict, the request must not refer back to that dict.
+            request.read_now()
             app_environ = environ
         app_environ[REQUEST_KEY] = request
-        # The ContextVar itself, not set_current_request(): two calls fewer per request.
-        token = _current.set(request)
+        token = _set_current(request)
         try:
             return self.app(app_environ, start_response)
         finally:
-            _current.reset(token)
+            _reset_current(token)
 
 
 SOAJSWSGIMiddleware = SoajsWSGIMiddleware

@@ -59,6 +59,7 @@ __all__ = [
     "UracSocialLogin",
     "UracTenant",
     "attach_raw_header",
+    "attach_received_header",
     "link_tenant",
 ]
 
@@ -402,7 +403,8 @@ class ContextData(_WireModel):
         link_tenant(self)
 
     # Marked as pydantic's own __init__ (as RootModel does): otherwise pydantic-core would call
-    # this Python method on every validation, the per-request parse included (+50%).
+    # this Python method on every validation, the per-request parse included. Safe: each entry
+    # point that validates (model_validate, model_validate_json, soajs.inject) links the tenant.
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
     @classmethod
@@ -478,3 +480,16 @@ def attach_raw_header(context: ContextData, raw: bytes | str) -> None:
     if isinstance(raw, str):
         raw = raw.encode("latin-1")
     _set_private(context, {_RAW_HEADER: raw})
+
+
+def attach_received_header(context: ContextData, raw: bytes) -> None:
+    """Record the received bytes of a context just validated from them, and link its tenant.
+
+    :func:`attach_raw_header` and :func:`link_tenant` in one step, for the parser: a freshly
+    validated context has no private storage yet, so both are set outright.
+    """
+    _set_private(context, {_RAW_HEADER: raw})
+    fields = context.__dict__
+    _set_private(
+        fields["tenant"], {_TENANT_LINKS: (fields["key"], fields["application"], fields["package"])}
+    )

@@ -30,8 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from werkzeug.test import Client as WerkzeugClient
 
 import soajs.django
-from soajs import Settings, current_context
-from soajs import context as context_module
+from soajs import Settings, current_context, header_policy
 from soajs.asgi import SoajsASGIMiddleware
 from soajs.container import SoajsContainer
 from soajs.context import HeaderGuard
@@ -357,7 +356,7 @@ class TestWebSockets:
 @pytest.fixture
 def first_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget that this process already warned about an open allowlist."""
-    monkeypatch.setattr(context_module, "_open_allowlist_warned", False)
+    monkeypatch.setattr(header_policy, "_open_allowlist_warned", False)
 
 
 def open_allowlist_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
