@@ -97,7 +97,11 @@ async def registry_not_loaded_handler(request: Request, exc: Exception) -> Respo
     return Response(NOT_LOADED.body(), status_code=NOT_LOADED.status, media_type="application/json")
 
 
-def soajs_optional_context() -> ContextData | None:
+# The dependencies below do no I/O, so they are coroutines: FastAPI runs a plain `def`
+# dependency in its threadpool, a hop that costs more than the work itself.
+
+
+async def soajs_optional_context() -> ContextData | None:
     """Dependency: the request's SOAJS context, or ``None`` when it has none."""
     return current_context()
 
@@ -112,7 +116,7 @@ async def get_soajs_context(request: HTTPConnection) -> ContextData | None:
     return middleware.get_soajs_context(request)
 
 
-def soajs_context() -> ContextData:
+async def soajs_context() -> ContextData:
     """Dependency: the request's SOAJS context.
 
     Raises:
@@ -128,7 +132,7 @@ def soajs_context() -> ContextData:
     return outcome
 
 
-def soajs_connector(request: Request) -> ServiceConnector:
+async def soajs_connector(request: Request) -> ServiceConnector:
     """Dependency: a :class:`~soajs.ServiceConnector` for the request's calls to other services.
 
     It comes from the container's ``connector`` provider when :func:`setup_soajs` was used.

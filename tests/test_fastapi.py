@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import httpx
 import pytest
+from dependency_injector import providers
 from dependency_injector.wiring import Provide, inject
 from fastapi import Depends, FastAPI
 from helpers import UvicornThread, free_port, tenants_seen_at_once
@@ -18,6 +20,7 @@ from inject_headers import HEADERS
 from pytest_httpserver import HTTPServer
 from starlette.exceptions import StarletteDeprecationWarning
 
+import soajs.fastapi as fastapi_module
 from soajs.connector import ServiceConnector
 from soajs.container import SoajsContainer
 from soajs.fastapi import (
@@ -188,6 +191,49 @@ class TestDesignCardDependency:
         with TestClient(design_card_app(import_path, soajs_container)) as client:
             operation = client.get("/openapi.json").json()["paths"]["/card"]["get"]
             assert "parameters" not in operation
+
+
+async def threads_seen(
+    context: SoajsContext, optional: SoajsOptionalContext, connector: SoajsConnector
+) -> dict[str, Any]:
+    """An async handler: it runs on the event loop's thread."""
+    return {"loop": threading.get_ident(), "tenant": context.tenant.code}
+
+
+class TestDependenciesOnTheEventLoop:
+    def test_context_and_connector_dependencies_run_on_the_loop_thread(
+        self, soajs_container: SoajsContainer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """SoajsContext, SoajsOptionalContext and SoajsConnector never hop to the threadpool."""
+        seen: dict[str, int] = {}
+        request_of, context_of = fastapi_module.current_request, fastapi_module.current_context
+
+        def recording_request() -> Any:
+            seen["SoajsContext"] = threading.get_ident()
+            return request_of()
+
+        def recording_context() -> ContextData | None:
+            seen["SoajsOptionalContext"] = threading.get_ident()
+            return context_of()
+
+        def recording_connector() -> ServiceConnector:
+            seen["SoajsConnector"] = threading.get_ident()
+            return ServiceConnector()
+
+        monkeypatch.setattr(fastapi_module, "current_request", recording_request)
+        monkeypatch.setattr(fastapi_module, "current_context", recording_context)
+        soajs_container.connector.override(providers.Callable(recording_connector))
+        app = make_app(soajs_container)
+        app.add_api_route("/threads", threads_seen)
+        with TestClient(app) as test_client:
+            response = test_client.get(
+                "/threads", headers={"soajsinjectobj": build_inject_header()}
+            )
+        assert response.status_code == 200, response.text
+        loop = response.json()["loop"]
+        assert seen == dict.fromkeys(
+            ("SoajsContext", "SoajsOptionalContext", "SoajsConnector"), loop
+        )
 
 
 class TestContextDependencies:
