@@ -480,13 +480,7 @@ class RegistryManager:
         if self._snapshot.registry is None:
             self._load_at_startup(stopping)
         with self._state_lock:
-            if self.auto_reload:
-                self._reloading = True
-                if self._next_reload_at is None:
-                    self._next_reload_at = time.monotonic() + reload_interval(
-                        self._snapshot.registry
-                    )
-            self._ensure_thread()
+            self._schedule_reloads()
 
     def start_in_background(self) -> None:
         """Start the background thread and let it make the first load; returns at once.
@@ -503,13 +497,7 @@ class RegistryManager:
             if self._snapshot.registry is None:
                 self._first_load = True
                 self._next_reload_at = time.monotonic()
-            if self.auto_reload:
-                self._reloading = True
-                if self._next_reload_at is None:
-                    self._next_reload_at = time.monotonic() + reload_interval(
-                        self._snapshot.registry
-                    )
-            self._ensure_thread()
+            self._schedule_reloads()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop the background thread and wait for it (at most ``timeout`` seconds).
@@ -668,6 +656,14 @@ class RegistryManager:
     def _running(self) -> bool:
         thread = self._thread
         return thread is not None and thread.is_alive() and not self._stopped
+
+    def _schedule_reloads(self) -> None:
+        """With ``auto_reload``, plan a reload, start the thread; hold ``_state_lock``."""
+        if self.auto_reload:
+            self._reloading = True
+            if self._next_reload_at is None:
+                self._next_reload_at = time.monotonic() + reload_interval(self._snapshot.registry)
+        self._ensure_thread()
 
     def _ensure_thread(self) -> None:
         """Start the background thread if work is scheduled; call with ``_state_lock`` held."""
