@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
-import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from soajs._fork import call_in_forked_child
 from soajs.errors import (
     GatewayUnavailable,
     RegistryFetchStopped,
@@ -271,7 +269,7 @@ class RegistryManager:
             on_registered=self._reload_soon_if_unlisted,
         )
         """Sends ``POST /register`` and repeats it (see :class:`~soajs.registration.Registrar`)."""
-        os.register_at_fork(after_in_child=_rearm_after_fork(weakref.ref(self)))
+        call_in_forked_child(self._rearm_after_fork)
 
         if autostart:
             self.start()
@@ -740,14 +738,3 @@ class RegistryManager:
         if was_running:
             with self._state_lock:
                 self._ensure_thread()
-
-
-def _rearm_after_fork(ref: weakref.ref[RegistryManager]) -> Callable[[], None]:
-    """Build the after-fork hook; the weak reference lets the manager be collected."""
-
-    def rearm() -> None:
-        manager = ref()
-        if manager is not None:
-            manager._rearm_after_fork()
-
-    return rearm
