@@ -13,6 +13,7 @@ import shutil
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ __all__ = [
     "UvicornThread",
     "WSGIThread",
     "configure_django",
+    "exit_code_in_forked_child",
     "free_port",
     "tenants_seen_at_once",
     "wait_until",
@@ -251,3 +253,23 @@ class NodeSuite:
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def exit_code_in_forked_child(check: Callable[[], bool]) -> int:
+    """Fork this process (as gunicorn ``--preload`` does), run ``check`` in the child, wait.
+
+    The child reports through its exit code only and never returns into pytest: 0 when
+    ``check`` returned true, 2 when false, 1 when it raised.
+    """
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about forking a threaded process: that is the point here.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if check() else 2
+        finally:
+            os._exit(code)
+    _, wait_status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(wait_status)
