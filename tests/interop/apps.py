@@ -35,7 +35,7 @@ from soajs.flask import Soajs, current_context
 
 from .realgateway import stop_process, wait_for_port
 from .reports import describe
-from .servers import environment, service_environment
+from .servers import environment, service_environment, wait_until_routable
 
 if TYPE_CHECKING:
     from soajs.container import SoajsContainer
@@ -287,4 +287,15 @@ def run_service(
     else:
         runner = _in_process(service, variables, config)
     with runner:
+        yield service
+
+
+@contextlib.contextmanager
+def run_routable_service(
+    gateway: GatewayUnderTest, framework: str, name: str, **options: Any
+) -> Iterator[RunningService]:
+    """:func:`run_service`, once a keyed call to ``/<name>/echo`` through the gateway answers."""
+    with run_service(gateway, framework, name, **options) as service:
+        reply = wait_until_routable(f"{gateway.data_url}/{name}/echo", {"key": gateway.ext_key})
+        assert reply.status_code == 200, reply.text
         yield service
