@@ -23,14 +23,13 @@ so an override made at any time before a request is seen by that request.
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dependency_injector import containers, providers
 
+from soajs._fork import call_in_forked_child
 from soajs.asgi import SoajsASGIMiddleware
 from soajs.connector import ServiceConnector
 from soajs.current import current_request
@@ -312,7 +311,7 @@ class ServiceLifecycle:
         self.listen_timeout = listen_timeout
         self._lock = threading.Lock()
         self._registrar: Registrar | None = None  # the one register_when_listening started
-        os.register_at_fork(after_in_child=_rearm_after_fork(weakref.ref(self)))
+        call_in_forked_child(self._rearm_after_fork)
 
     @property
     def registry(self) -> RegistryManager:
@@ -399,14 +398,3 @@ class ServiceLifecycle:
         while it forks) holds the lock at the fork; the child would wait for it forever.
         """
         self._lock = threading.Lock()
-
-
-def _rearm_after_fork(ref: weakref.ref[ServiceLifecycle]) -> Callable[[], None]:
-    """Build the after-fork hook; the weak reference lets the lifecycle be collected."""
-
-    def rearm() -> None:
-        lifecycle = ref()
-        if lifecycle is not None:
-            lifecycle._rearm_after_fork()
-
-    return rearm

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 import threading
 import time
-import weakref
 from typing import TYPE_CHECKING, Any
 
+from soajs._fork import call_in_forked_child
 from soajs.errors import RegistryError, RegistryFetchStopped
 
 if TYPE_CHECKING:
@@ -138,7 +137,7 @@ class Registrar:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._repeating = False
-        os.register_at_fork(after_in_child=_rearm_after_fork(weakref.ref(self)))
+        call_in_forked_child(self._rearm_after_fork)
 
     @property
     def enabled(self) -> bool:
@@ -328,14 +327,3 @@ def _wait_listening(host: str, port: int, timeout: float, stopping: threading.Ev
                 return False
         stopping.wait(0.05)
     return False
-
-
-def _rearm_after_fork(ref: weakref.ref[Registrar]) -> Callable[[], None]:
-    """Build the after-fork hook; the weak reference lets the registrar be collected."""
-
-    def rearm() -> None:
-        registrar = ref()
-        if registrar is not None:
-            registrar._rearm_after_fork()
-
-    return rearm

@@ -1,4 +1,5 @@
-"""What many test modules share: a free port, polling, real servers on 127.0.0.1, Django settings.
+"""What many test modules share: a free port, polling, real servers on 127.0.0.1, Django settings,
+the Node.js prerequisite of the interop and parity suites.
 
 Test modules import it as ``from helpers import ...`` (``tests/`` is on ``sys.path`` the way
 pytest puts a rootdir without ``__init__.py`` there), like :mod:`fixture_paths`.
@@ -7,19 +8,26 @@ pytest puts a rootdir without ``__init__.py`` there), like :mod:`fixture_paths`.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import pytest
 import uvicorn
 from werkzeug.serving import BaseWSGIServer, make_server
 
 __all__ = [
+    "NodeSuite",
     "UvicornThread",
     "WSGIThread",
     "configure_django",
+    "exit_code_in_forked_child",
     "free_port",
     "tenants_seen_at_once",
     "wait_until",
@@ -205,3 +213,63 @@ class WSGIThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass(frozen=True)
+class NodeSuite:
+    """A suite that needs Node.js: skipped where ``node``/``npm`` are missing, failed in CI.
+
+    CI is any non-false value of the ``CI`` environment variable.
+    """
+
+    name: str
+    """How the summary names the suite, e.g. ``"INTEROP SUITE"``."""
+    needs: str
+    """What needs Node.js, e.g. ``"the real SOAJS gateway (...) needs Node.js 20 and npm"``."""
+
+    def problem(self) -> str | None:
+        """Why the suite cannot run here, or ``None`` when ``node`` and ``npm`` are on PATH."""
+        missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+        if not missing:
+            return None
+        return f"{self.name} NOT RUN: {' and '.join(missing)} not found on PATH; {self.needs}"
+
+    def report_header(self) -> str | None:
+        """The line ``pytest_report_header`` shows up front when the suite cannot run here."""
+        problem = self.problem()
+        if problem is None:
+            return None
+        return f"{problem} ({'CI: the run will FAIL' if _in_ci() else 'tests will be skipped'})"
+
+    def require(self) -> None:
+        """Skip the calling fixture's tests where the suite cannot run; fail them in CI."""
+        problem = self.problem()
+        if problem is None:
+            return
+        if _in_ci():
+            pytest.fail(f"{problem} (the CI environment variable is set)", pytrace=False)
+        pytest.skip(problem)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def exit_code_in_forked_child(check: Callable[[], bool]) -> int:
+    """Fork this process (as gunicorn ``--preload`` does), run ``check`` in the child, wait.
+
+    The child reports through its exit code only and never returns into pytest: 0 when
+    ``check`` returned true, 2 when false, 1 when it raised.
+    """
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about forking a threaded process: that is the point here.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if check() else 2
+        finally:
+            os._exit(code)
+    _, wait_status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(wait_status)

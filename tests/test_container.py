@@ -7,14 +7,13 @@ import os
 import socket
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from dependency_injector import providers
 from dependency_injector.wiring import Provide, inject
-from helpers import free_port, wait_until
+from helpers import exit_code_in_forked_child, free_port, wait_until
 
 import soajs.container
 from soajs.connector import ServiceConnector
@@ -313,25 +312,19 @@ class TestServiceLifecycle:
         starting.start()
         try:
             assert in_start.wait(10)
-            with warnings.catch_warnings():
-                # Python 3.12+ warns about forking a threaded process: that is the point here.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
-            if pid == 0:  # the child: report through the exit code only
-                code = 1
-                try:
-                    child = threading.Thread(target=lifecycle.start, daemon=True)
-                    child.start()
-                    child.join(5)
-                    code = 0 if lifecycle.started and registry.fetches == 1 else 2
-                finally:
-                    os._exit(code)
-            _, wait_status = os.waitpid(pid, 0)
+
+            def child_starts_once() -> bool:
+                child = threading.Thread(target=lifecycle.start, daemon=True)
+                child.start()
+                child.join(5)
+                return lifecycle.started and registry.fetches == 1
+
+            exit_code = exit_code_in_forked_child(child_starts_once)
         finally:
             release.set()
             starting.join(10)
             lifecycle.stop()
-        assert os.waitstatus_to_exitcode(wait_status) == 0
+        assert exit_code == 0
         assert lifecycle.started is False
 
     def test_no_registration_without_deploy_manual(self) -> None:

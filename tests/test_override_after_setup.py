@@ -5,25 +5,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 
-import django
 import pytest
-from django.conf import settings as django_settings
-
-if not django_settings.configured:
-    django_settings.configure(
-        DEBUG=False,
-        SECRET_KEY="soajs-tests-only",
-        ALLOWED_HOSTS=["*"],
-        INSTALLED_APPS=[],
-        USE_TZ=True,
-    )
-    django.setup()
-
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, override_settings
 from django.urls import path
 from fastapi import FastAPI
 from flask import Flask
+from helpers import configure_django
 from starlette.exceptions import StarletteDeprecationWarning
 
 import soajs.django
@@ -32,6 +20,8 @@ from soajs.fastapi import setup_soajs
 from soajs.flask import Soajs
 from soajs.settings import Settings
 from soajs.testing import FakeRegistryManager
+
+configure_django()
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers the httpx2 package for its TestClient; httpx works the same here.

@@ -10,14 +10,13 @@ import os
 import re
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fixture_paths import FIXTURES, SEED_README
-from helpers import wait_until
+from helpers import exit_code_in_forked_child, wait_until
 from pytest_httpserver import HTTPServer
 from tagged_registry import DB_PASSWORD, registry_reply, tag_of
 from werkzeug import Request, Response
@@ -914,20 +913,13 @@ class TestFork:
         Gateway(maintenance_server, registry_reply("a", interval_ms=20))
         manager = make(managers, maintenance_server)
         assert wait_until(lambda: manager.status.reloads >= 2)
-        with warnings.catch_warnings():
-            # Python 3.12+ warns about forking a threaded process: that is the point here.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:  # the child: report through the exit code only
-            code = 1
-            try:
-                start = manager.status.reloads
-                if wait_until(lambda: manager.status.reloads >= start + 3, timeout=5):
-                    code = 0 if manager.status.running else 2
-            finally:
-                os._exit(code)
-        _, wait_status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(wait_status) == 0
+
+        def child_reloads_on_its_own() -> bool:
+            start = manager.status.reloads
+            reloaded = wait_until(lambda: manager.status.reloads >= start + 3, timeout=5)
+            return reloaded and manager.status.running
+
+        assert exit_code_in_forked_child(child_reloads_on_its_own) == 0
         assert manager.status.running is True
 
 

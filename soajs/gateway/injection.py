@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from soajs.gateway.access import GatewayError, ResolvedKey
-from soajs.gateway.wire import encode_uri_component, js_dumps, js_truthy
+from soajs.gateway.wire import INJECTION_FLAGS, encode_uri_component, js_dumps, js_truthy
 
 __all__ = [
     "InterConnectHost",
@@ -24,16 +24,7 @@ __all__ = [
     "urac_profile",
 ]
 
-_FLAGS = (
-    "urac",
-    "urac_Profile",
-    "urac_ACL",
-    "urac_Config",
-    "urac_GroupConfig",
-    "tenant_Profile",
-    "provision_ACL",
-    "extKeyRequired",
-)
+_FLAGS = (*INJECTION_FLAGS, "extKeyRequired")
 
 
 @dataclass(frozen=True)

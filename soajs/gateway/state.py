@@ -21,6 +21,7 @@ from soajs.gateway.config import GatewayConfig
 from soajs.gateway.health import HealthChecks, ProbeTarget
 from soajs.gateway.wire import (
     GATEWAY_NAME,
+    INJECTION_FLAGS,
     js_string,
     js_truthy,
     latest_version,
@@ -32,29 +33,9 @@ from soajs.gateway.wire import (
 __all__ = ["RegistrationRejected", "RegistryState"]
 
 # Per-version flags /register copies into versions[v], in the gateway's order.
-_VERSION_FLAGS = (
-    "oauth",
-    "urac",
-    "urac_Profile",
-    "urac_ACL",
-    "urac_Config",
-    "urac_GroupConfig",
-    "tenant_Profile",
-    "provision_ACL",
-    "interConnect",
-)
+_VERSION_FLAGS = ("oauth", *INJECTION_FLAGS, "interConnect")
 # The order of the same flags in an entry rebuilt from the database.
-_DB_FLAGS = (
-    "extKeyRequired",
-    "urac",
-    "urac_Profile",
-    "urac_ACL",
-    "urac_Config",
-    "urac_GroupConfig",
-    "tenant_Profile",
-    "provision_ACL",
-    "oauth",
-)
+_DB_FLAGS = ("extKeyRequired", *INJECTION_FLAGS, "oauth")
 
 
 class RegistrationRejected(Exception):

@@ -13,6 +13,7 @@ __all__ = [
     "CONTROLLER_PACKAGE",
     "CONTROLLER_VERSION",
     "GATEWAY_NAME",
+    "INJECTION_FLAGS",
     "REDACTED",
     "encode_uri_component",
     "js_dumps",
@@ -33,6 +34,16 @@ CONTROLLER_PACKAGE = "soajs.controller"
 CONTROLLER_VERSION = "4.3.3"
 GATEWAY_NAME = "controller"
 """The registry name of the gateway's own entry."""
+INJECTION_FLAGS = (
+    "urac",
+    "urac_Profile",
+    "urac_ACL",
+    "urac_Config",
+    "urac_GroupConfig",
+    "tenant_Profile",
+    "provision_ACL",
+)
+"""Per-version flags choosing what the gateway injects about user and tenant, in its order."""
 
 # Keys that a JavaScript object enumerates first, in ascending order (array indexes).
 _INDEX_KEY = re.compile(r"^(0|[1-9][0-9]*)$")

@@ -21,7 +21,7 @@ a parsed context has the SOAJS paths Node services and the seed's models use:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Final, Self
 
@@ -38,6 +38,8 @@ from pydantic import (
     StringConstraints,
 )
 from pydantic_core import CoreSchema, core_schema
+
+from soajs.models.registry import WireModel
 
 if TYPE_CHECKING:
     from soajs.urac import UracDriver
@@ -107,24 +109,14 @@ Version = StrictStr | StrictInt | StrictFloat | None
 core compares versions with ``===``."""
 
 
-class _WireModel(BaseModel):
-    """Base of the header models: unknown keys kept, snake_case names and wire aliases."""
+class _WireModel(WireModel):
+    """Base of the header models: the registry models' wire rules, but mutable.
 
-    # hide_input_in_errors: a refused header's keys must not appear in the error text.
-    # coerce_numbers_to_str: soajs core passes a numeric id through; text is what handlers expect.
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-        hide_input_in_errors=True,
-        coerce_numbers_to_str=True,
-    )
+    Unknown keys are kept and never shown, a refused header's keys stay out of the error
+    text, and numbers read as text (soajs core passes a numeric id through).
+    """
 
-    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        """Show the declared fields marked for repr; unknown keys may hold secrets."""
-        fields = self.__dict__
-        for name, field in type(self).model_fields.items():
-            if field.repr:
-                yield name, fields.get(name)
+    model_config = ConfigDict(frozen=False)
 
 
 class TenantMain(_WireModel):

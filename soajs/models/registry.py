@@ -53,7 +53,7 @@ __all__ = [
 
 
 class WireModel(BaseModel):
-    """Base of the registry models: lenient, immutable, unknown keys kept but never shown."""
+    """Base of the wire models: lenient, immutable, unknown keys kept but never shown."""
 
     model_config = ConfigDict(
         extra="allow",
@@ -66,9 +66,10 @@ class WireModel(BaseModel):
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """Show the declared fields marked for repr; unknown keys may hold secrets."""
+        fields = self.__dict__
         for name, field in type(self).model_fields.items():
             if field.repr:
-                yield name, getattr(self, name)
+                yield name, fields.get(name)
 
 
 class _NullAsEmpty:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Literal
@@ -17,6 +15,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import ValidationError
 
+from soajs._fork import call_in_forked_child
 from soajs.errors import (
     GatewayUnavailable,
     RegistryDeadlineExceeded,
@@ -86,7 +85,14 @@ class RegistryClient:
         self._transport = transport
         self._lock = threading.Lock()
         self._http: httpx.Client | None = None
-        os.register_at_fork(after_in_child=_forget_pool_after_fork(weakref.ref(self)))
+        call_in_forked_child(self._forget_pool_after_fork)
+
+    def _forget_pool_after_fork(self) -> None:
+        """Give a forked child its own lock and connection pool."""
+        # The inherited pool shares sockets with the parent and its lock may be held by a
+        # parent thread that does not exist here: drop both, without closing the sockets.
+        self._lock = threading.Lock()
+        self._http = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RegistryClient:
@@ -433,20 +439,6 @@ def _check_result(reply: dict[str, Any], method: str, url: str) -> None:
             f"gateway maintenance port?",
             url=url,
         )
-
-
-def _forget_pool_after_fork(ref: weakref.ref[RegistryClient]) -> Callable[[], None]:
-    """Build the after-fork hook that gives a forked child its own lock and connection pool."""
-
-    def forget() -> None:
-        client = ref()
-        if client is not None:
-            # The inherited pool shares sockets with the parent and its lock may be held by a
-            # parent thread that does not exist here: drop both, without closing the sockets.
-            client._lock = threading.Lock()
-            client._http = None
-
-    return forget
 
 
 def _describe(exc: ValidationError) -> str:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
-import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from soajs._fork import call_in_forked_child
 from soajs.errors import (
     GatewayUnavailable,
     RegistryFetchStopped,
@@ -271,7 +269,7 @@ class RegistryManager:
             on_registered=self._reload_soon_if_unlisted,
         )
         """Sends ``POST /register`` and repeats it (see :class:`~soajs.registration.Registrar`)."""
-        os.register_at_fork(after_in_child=_rearm_after_fork(weakref.ref(self)))
+        call_in_forked_child(self._rearm_after_fork)
 
         if autostart:
             self.start()
@@ -480,13 +478,7 @@ class RegistryManager:
         if self._snapshot.registry is None:
             self._load_at_startup(stopping)
         with self._state_lock:
-            if self.auto_reload:
-                self._reloading = True
-                if self._next_reload_at is None:
-                    self._next_reload_at = time.monotonic() + reload_interval(
-                        self._snapshot.registry
-                    )
-            self._ensure_thread()
+            self._schedule_reloads()
 
     def start_in_background(self) -> None:
         """Start the background thread and let it make the first load; returns at once.
@@ -503,13 +495,7 @@ class RegistryManager:
             if self._snapshot.registry is None:
                 self._first_load = True
                 self._next_reload_at = time.monotonic()
-            if self.auto_reload:
-                self._reloading = True
-                if self._next_reload_at is None:
-                    self._next_reload_at = time.monotonic() + reload_interval(
-                        self._snapshot.registry
-                    )
-            self._ensure_thread()
+            self._schedule_reloads()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop the background thread and wait for it (at most ``timeout`` seconds).
@@ -669,6 +655,14 @@ class RegistryManager:
         thread = self._thread
         return thread is not None and thread.is_alive() and not self._stopped
 
+    def _schedule_reloads(self) -> None:
+        """With ``auto_reload``, plan a reload, start the thread; hold ``_state_lock``."""
+        if self.auto_reload:
+            self._reloading = True
+            if self._next_reload_at is None:
+                self._next_reload_at = time.monotonic() + reload_interval(self._snapshot.registry)
+        self._ensure_thread()
+
     def _ensure_thread(self) -> None:
         """Start the background thread if work is scheduled; call with ``_state_lock`` held."""
         if self._stopped or not self._wants_reload():
@@ -744,14 +738,3 @@ class RegistryManager:
         if was_running:
             with self._state_lock:
                 self._ensure_thread()
-
-
-def _rearm_after_fork(ref: weakref.ref[RegistryManager]) -> Callable[[], None]:
-    """Build the after-fork hook; the weak reference lets the manager be collected."""
-
-    def rearm() -> None:
-        manager = ref()
-        if manager is not None:
-            manager._rearm_after_fork()
-
-    return rearm

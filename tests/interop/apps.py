@@ -34,11 +34,11 @@ from soajs.fastapi import SoajsContext, setup_soajs
 from soajs.flask import Soajs, current_context
 
 from .realgateway import stop_process, wait_for_port
-from .servers import environment, service_environment
+from .reports import describe
+from .servers import environment, service_environment, wait_until_routable
 
 if TYPE_CHECKING:
     from soajs.container import SoajsContainer
-    from soajs.models.context import ContextData
     from soajs.registry.manager import RegistryManager
 
     from .realgateway import GatewayUnderTest
@@ -105,24 +105,6 @@ class Reports:
         """Every report, oldest first."""
         with self._lock:
             return list(self._items)
-
-
-def describe(name: str, context: ContextData) -> dict[str, Any]:
-    """What a handler reports about its request context."""
-    urac = context.urac
-    return {
-        "service": name,
-        "tenant": context.tenant.code,
-        "config": context.services_config.get(name),
-        "greeting": context.services_config.get("greeting"),
-        "urac": None
-        if urac is None
-        else {
-            "username": urac.username,
-            "first_name": urac.first_name,
-            "last_name": urac.last_name,
-        },
-    }
 
 
 def _container(service: RunningService, config: dict[str, Any]) -> SoajsContainer:
@@ -305,4 +287,15 @@ def run_service(
     else:
         runner = _in_process(service, variables, config)
     with runner:
+        yield service
+
+
+@contextlib.contextmanager
+def run_routable_service(
+    gateway: GatewayUnderTest, framework: str, name: str, **options: Any
+) -> Iterator[RunningService]:
+    """:func:`run_service`, once a keyed call to ``/<name>/echo`` through the gateway answers."""
+    with run_service(gateway, framework, name, **options) as service:
+        reply = wait_until_routable(f"{gateway.data_url}/{name}/echo", {"key": gateway.ext_key})
+        assert reply.status_code == 200, reply.text
         yield service

@@ -10,50 +10,34 @@ Without ``node``/``npm`` the suite is skipped with the reason shown in the summa
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
+from helpers import NodeSuite
 
 from .apps import RunningService
 from .localgateway import EmulatedGateway, running_emulator
-from .realgateway import GatewayUnderTest, RealGateway, missing_prerequisites, running_gateway
+from .realgateway import GatewayUnderTest, RealGateway, running_gateway
 
 # Each scenario runs against every gateway here, by fixture name.
 GATEWAYS = {"real": "real_gateway", "local": "local_gateway_emulator"}
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _prerequisite_problem() -> str | None:
-    missing = missing_prerequisites()
-    if not missing:
-        return None
-    return (
-        f"INTEROP SUITE NOT RUN: {' and '.join(missing)} not found on PATH; the real SOAJS "
-        "gateway (soajs.controller 4.3.3) needs Node.js 20 and npm"
-    )
+INTEROP = NodeSuite(
+    "INTEROP SUITE", "the real SOAJS gateway (soajs.controller 4.3.3) needs Node.js 20 and npm"
+)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     """Say up front when the interop suite cannot run here."""
-    problem = _prerequisite_problem()
-    if problem is None:
-        return None
-    return f"{problem} ({'CI: the run will FAIL' if _in_ci() else 'tests will be skipped'})"
+    return INTEROP.report_header()
 
 
 @pytest.fixture(scope="package")
 def real_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealGateway]:
     """The real gateway with its DB, on free loopback ports, stopped after the interop tests."""
-    problem = _prerequisite_problem()
-    if problem is not None:
-        if _in_ci():
-            pytest.fail(f"{problem} (the CI environment variable is set)", pytrace=False)
-        pytest.skip(problem)
+    INTEROP.require()
     with running_gateway(tmp_path_factory.mktemp("realgateway")) as gateway:
         yield gateway
 

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.urls import path
+from reports import describe
 
 SERVICE_NAME = os.environ["SOAJS_SERVICE_NAME"]
 _seen: list[dict[str, Any]] = []
@@ -28,20 +29,7 @@ def echo(request: HttpRequest) -> HttpResponse:
     context = getattr(request, "soajs", None)
     if context is None:
         return HttpResponseForbidden()
-    urac = context.urac
-    report = {
-        "service": SERVICE_NAME,
-        "tenant": context.tenant.code,
-        "config": context.services_config.get(SERVICE_NAME),
-        "greeting": context.services_config.get("greeting"),
-        "urac": None
-        if urac is None
-        else {
-            "username": urac.username,
-            "first_name": urac.first_name,
-            "last_name": urac.last_name,
-        },
-    }
+    report = describe(SERVICE_NAME, context)
     with _seen_lock:
         _seen.append(report)
     return JsonResponse(report)

@@ -56,11 +56,6 @@ class InteropSetupError(RuntimeError):
     """The stack could not be installed or started; the message says which part and why."""
 
 
-def missing_prerequisites() -> list[str]:
-    """Name the commands the suite needs that are not on ``PATH``."""
-    return [tool for tool in ("node", "npm") if shutil.which(tool) is None]
-
-
 def free_port_pair() -> tuple[int, int]:
     """Return ``(port, increment)`` such that ``port`` and ``port + increment`` are both free."""
     with (

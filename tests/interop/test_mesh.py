@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .apps import RunningService, run_service
+from .apps import RunningService, run_routable_service, run_service
 from .realgateway import GatewayUnderTest
 from .servers import wait_until_routable
 
@@ -30,9 +30,7 @@ HELLO_REPORT = {
 @pytest.fixture(scope="module")
 def hello(gateway: GatewayUnderTest) -> Iterator[RunningService]:
     """``hello``, the service being called, routable through the gateway."""
-    with run_service(gateway, "fastapi", "hello") as service:
-        reply = wait_until_routable(f"{gateway.data_url}/hello/echo", {"key": gateway.ext_key})
-        assert reply.status_code == 200, reply.text
+    with run_routable_service(gateway, "fastapi", "hello") as service:
         yield service
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from soajs.registry.manager import reload_interval
 
-from .apps import GROUP, RunningService, run_service
+from .apps import GROUP, RunningService, run_routable_service
 from .realgateway import GatewayUnderTest
 from .servers import wait_for, wait_until_routable
 
@@ -18,9 +18,7 @@ pytestmark = pytest.mark.interop
 @pytest.fixture(scope="module")
 def viewer(gateway: GatewayUnderTest) -> Iterator[RunningService]:
     """``viewer``, a FastAPI service registered with the gateway and routable."""
-    with run_service(gateway, "fastapi", "viewer") as service:
-        reply = wait_until_routable(f"{gateway.data_url}/viewer/echo", {"key": gateway.ext_key})
-        assert reply.status_code == 200, reply.text
+    with run_routable_service(gateway, "fastapi", "viewer") as service:
         yield service
 
 

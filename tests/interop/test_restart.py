@@ -15,7 +15,7 @@ import pytest
 
 from soajs.errors import GatewayUnavailable
 
-from .apps import RunningService, run_service
+from .apps import RunningService, run_routable_service
 from .realgateway import GatewayUnderTest
 from .servers import wait_for, wait_until_routable
 
@@ -26,9 +26,7 @@ pytestmark = pytest.mark.interop
 def survivor(gateway: GatewayUnderTest) -> Iterator[RunningService]:
     """``survivor``, a FastAPI service registered with the gateway and routable."""
     variables = {} if gateway.kind == "real" else {"SOAJS_REREGISTER_INTERVAL": "2"}
-    with run_service(gateway, "fastapi", "survivor", variables=variables) as service:
-        reply = wait_until_routable(f"{gateway.data_url}/survivor/echo", {"key": gateway.ext_key})
-        assert reply.status_code == 200, reply.text
+    with run_routable_service(gateway, "fastapi", "survivor", variables=variables) as service:
         yield service
 
 

@@ -37,11 +37,6 @@ class ParitySetupError(RuntimeError):
     """The Node middleware could not be installed or started; the message says why."""
 
 
-def missing_prerequisites() -> list[str]:
-    """Name the commands the suite needs that are not on ``PATH``."""
-    return [tool for tool in ("node", "npm") if shutil.which(tool) is None]
-
-
 def _run(command: list[str], *, cwd: Path, what: str) -> str:
     result = subprocess.run(
         command, check=False, cwd=cwd, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT
