@@ -22,7 +22,7 @@ import httpx
 import yaml
 
 from benchmarks.fixtures import REPO, Inputs
-from benchmarks.harness import Reading, Report, Settings
+from benchmarks.harness import Reading, Report, Settings, stop_process
 
 CONCURRENCY = 16
 READY_TIMEOUT = 60.0
@@ -67,12 +67,7 @@ def _process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _wait_ok(url: str, key: str, deadline: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import statistics
+import subprocess
 import time
 import timeit
 from collections.abc import Callable
@@ -198,3 +199,13 @@ def loop_timer(operation: Callable[[], object]) -> Timer:
                 gc.enable()
 
     return run
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """Terminate a server the benchmark started; kill it if it has not exited within 10 s."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO
 
 from benchmarks.fixtures import REPO, Inputs
-from benchmarks.harness import Reading, Report, Settings, percentile, quartiles
+from benchmarks.harness import Reading, Report, Settings, percentile, quartiles, stop_process
 from benchmarks.load_apps import CONFIG_VARIABLE, FASTAPI_CONFIGS, FLASK_CONFIGS, HEADER
 
 CONNECTIONS = 16
@@ -102,12 +102,7 @@ def _started(framework: str, name: str, port: int, log: IO[bytes]) -> Iterator[N
     try:
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _request(path: str, port: int, header: bytes) -> bytes:
