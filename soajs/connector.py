@@ -8,8 +8,9 @@
   ``undefined`` kept apart), the call goes straight to ``host:port`` and carries the incoming
   ``soajsinjectobj`` header byte for byte, so the callee finds its own ``servicesConfig`` in it.
 * **Gateway**: otherwise the call goes to ``gw:4000/<service>[/v<version>]`` with the caller's
-  ``key`` and, when the incoming request had one, its ``access_token``; the gateway itself is
-  ``gw:4000``.
+  ``key`` and, when the incoming request had them, its ``access_token`` and its
+  ``Authorization`` header (the gateway reads a logged-in user only from
+  ``Authorization: Bearer <token>``); the gateway itself is ``gw:4000``.
 
 W3C ``traceparent``/``tracestate`` headers of the incoming request are forwarded in both modes.
 
@@ -20,6 +21,10 @@ every request bound elsewhere (a followed redirect, an absolute URL). A header v
 header can carry is refused with :class:`~soajs.errors.ConnectError` when the call is addressed.
 
 Deliberate differences from soajs core (``tests/parity`` checks every other case against it):
+
+* a gateway call forwards the incoming ``Authorization`` header, with or without an
+  ``access_token``: soajs core means to (``req.headers.Authorization``) but Node lowercases
+  header names, so its branch never runs and a logged-in user is lost on the second hop;
 
 * a version that is not a number (``"latest"``, ``"v1"``) adds no ``/v…`` segment: soajs core
   builds ``/vlatest``, which the gateway cannot route;
@@ -62,7 +67,14 @@ _VERSION_IN_PATH = re.compile(r"\s*[+-]?(?:0[xX][0-9a-fA-F]|(?!0[xX])[0-9])")
 _TRANSPORT_OPTIONS = ("verify", "cert", "trust_env", "http1", "http2", "limits")
 
 # The headers that carry the caller's credentials or identity: sent to the resolved origin only.
-_CREDENTIAL_HEADERS: Final = ("key", "access_token", "soajsinjectobj", "traceparent", "tracestate")
+_CREDENTIAL_HEADERS: Final = (
+    "key",
+    "access_token",
+    "authorization",
+    "soajsinjectobj",
+    "traceparent",
+    "tracestate",
+)
 # The credential headers whose values must not reach another origin in a query string either.
 _SECRET_HEADERS: Final = ("key", "access_token")
 
@@ -135,15 +147,19 @@ class ServiceConnector:
     """Addresses calls to other services from inside a request, mesh first, then the gateway.
 
     A connector belongs to one incoming request. Whatever is not passed explicitly (the context,
-    the access token, the trace headers) is taken from the current request, as recorded by the
-    soajs middleware, when the connector is created. Results are cached per connector, so
-    calling :meth:`connect` again for the same service costs a dictionary lookup.
+    the access token, the ``Authorization`` header, the trace headers) is taken from the current
+    request, as recorded by the soajs middleware, when the connector is created. Results are
+    cached per connector, so calling :meth:`connect` again for the same service costs a
+    dictionary lookup.
 
     Args:
         context: The request's parsed ``soajsinjectobj`` header.
         registry: Where to read the gateway's own service name (``services.controller.name``);
             without it the name is ``"controller"``.
         access_token: The caller's token, forwarded on gateway calls.
+        authorization: The caller's ``Authorization`` header value (``"Bearer <token>"``),
+            forwarded on gateway calls, never on mesh calls; by default the incoming
+            request's.
         trace_headers: Headers forwarded on every call (by default the incoming request's
             ``traceparent`` and ``tracestate``).
         timeout: Timeout of the clients built by :meth:`client` and :meth:`async_client`.
@@ -153,6 +169,7 @@ class ServiceConnector:
 
     __slots__ = (
         "_access_token",
+        "_authorization",
         "_context",
         "_no_context_reason",
         "_registry",
@@ -168,6 +185,7 @@ class ServiceConnector:
         *,
         registry: RegistrySource | None = None,
         access_token: str | None = None,
+        authorization: str | None = None,
         trace_headers: Mapping[str, str] | None = None,
         timeout: float | httpx.Timeout = 10.0,
         retries: int = 0,
@@ -175,19 +193,27 @@ class ServiceConnector:
         if retries < 0:
             raise ValueError(f"retries must be 0 or more, got {retries}")
         request = None
-        if context is None or access_token is None or trace_headers is None:
+        if (
+            context is None
+            or access_token is None
+            or authorization is None
+            or trace_headers is None
+        ):
             request = current_request()
         if request is not None:
             if context is None:
                 context = request.context
             if access_token is None:
                 access_token = request.access_token
+            if authorization is None:
+                authorization = request.authorization
             if trace_headers is None:
                 trace_headers = _incoming_trace_headers(request)
         self._context = context
         self._no_context_reason = _no_context_reason(request) if context is None else ""
         self._registry = registry
         self._access_token = access_token
+        self._authorization = authorization
         self._trace_headers: dict[str, str] = dict(trace_headers or {})
         self._timeout = timeout
         self._retries = retries
@@ -217,8 +243,8 @@ class ServiceConnector:
         Raises:
             ConnectError: There is no request context, its ``awareness`` has no ``host``, the
                 call goes through the gateway and ``awareness`` has no ``port``, or a header to
-                send (``key``, ``access_token``, a trace header) holds a control character or
-                text beyond Latin-1; the message names the header, never its value.
+                send (``key``, ``access_token``, ``Authorization``, a trace header) holds a control
+                character or text beyond Latin-1; the message names the header, never its value.
         """
         try:
             return self._responses[service_name][version]
@@ -245,12 +271,12 @@ class ServiceConnector:
                 headers, ``event_hooks`` run before the connector's own request hook, anything
                 else replaces the connector's choice.
 
-        The client sends the connect headers (``key``, ``access_token``, ``soajsinjectobj``,
-        ``traceparent``, ``tracestate``) only to the origin :meth:`connect` resolved: a request
-        to any other origin (a followed redirect, an absolute URL) goes without them, and
-        without query parameters holding the caller's key or token. Add request hooks through
-        ``event_hooks`` rather than by replacing ``client.event_hooks``, which would drop that
-        check.
+        The client sends the connect headers (``key``, ``access_token``, ``Authorization``,
+        ``soajsinjectobj``, ``traceparent``, ``tracestate``) only to the origin :meth:`connect`
+        resolved: a request to any other origin (a followed redirect, an absolute URL) goes
+        without them, and without query parameters holding the caller's key or token. Add
+        request hooks through ``event_hooks`` rather than by replacing ``client.event_hooks``,
+        which would drop that check.
 
         Raises:
             ConnectError: As for :meth:`connect`.
@@ -352,6 +378,9 @@ class ServiceConnector:
             headers["key"] = context.key.e_key
         if self._access_token:
             headers["access_token"] = self._access_token
+        # Without an access_token too: the gateway reads the user from the Bearer header alone.
+        if self._authorization:
+            headers["Authorization"] = self._authorization
         headers.update(self._trace_headers)
         logger.debug("connect %s version %s: gateway %s", service_name, version, host)
         return ConnectResponse(host, MappingProxyType(headers))

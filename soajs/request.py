@@ -52,6 +52,7 @@ _INJECT_HEADER: Final = b"soajsinjectobj"
 _TRACEPARENT: Final = b"traceparent"
 _TRACESTATE: Final = b"tracestate"
 _ACCESS_TOKEN: Final = b"access_token"
+_AUTHORIZATION: Final = b"authorization"
 
 # request_var's own getter, bound once: a name bound by an import is called through a fresh
 # bound method each time (CPython skips LOAD_METHOD for it). It acts on the calling context.
@@ -82,6 +83,7 @@ class RequestContext:
     # the request is stored in: no reference cycle to leave to the collector.
     __slots__ = (
         "_access_token",
+        "_authorization",
         "_captured",
         "_client",
         "_context",
@@ -107,6 +109,7 @@ class RequestContext:
     _raw: bytes | str | None
     _duplicates: int
     _access_token: str | None
+    _authorization: str | None
     _traceparent: str | None
     _tracestate: str | None
     _peer: str | None
@@ -123,6 +126,7 @@ class RequestContext:
         raw_header: bytes | str | None = None,
         *,
         access_token: str | None = None,
+        authorization: str | None = None,
         traceparent: str | None = None,
         tracestate: str | None = None,
         peer: str | None = None,
@@ -132,6 +136,7 @@ class RequestContext:
         self._raw = raw_header
         self._duplicates = 0
         self._access_token = access_token
+        self._authorization = authorization
         self._traceparent = traceparent
         self._tracestate = tracestate
         self._peer = peer
@@ -169,7 +174,7 @@ class RequestContext:
         return self
 
     def __repr__(self) -> str:
-        # Never the header (it carries keys) nor the token.
+        # Never the header (it carries keys) nor the token or the Authorization value.
         state = "parsed" if self.parsed else "unparsed"
         return f"RequestContext(peer={self.peer!r}, trusted={self.trusted}, header {state})"
 
@@ -223,6 +228,14 @@ class RequestContext:
         if not self._captured:
             self._capture()
         return self._access_token
+
+    @property
+    def authorization(self) -> str | None:
+        """The incoming ``Authorization`` header (``Bearer <token>`` of a logged-in user),
+        forwarded on gateway calls; never shown by :func:`repr`."""
+        if not self._captured:
+            self._capture()
+        return self._authorization
 
     @property
     def traceparent(self) -> str | None:
@@ -309,7 +322,7 @@ class RequestContext:
         self._captured = True
 
     def _capture_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
-        self._traceparent = self._tracestate = header_token = raw = None
+        self._traceparent = self._tracestate = self._authorization = header_token = raw = None
         duplicates = 0
         for name, value in headers:
             if name == _INJECT_HEADER:
@@ -325,6 +338,8 @@ class RequestContext:
                 self._tracestate = value.decode("latin-1")
             elif name == _ACCESS_TOKEN:
                 header_token = value.decode("latin-1")
+            elif name == _AUTHORIZATION:
+                self._authorization = value.decode("latin-1")
         self._raw = raw
         self._duplicates = duplicates
         self._access_token = query_access_token(self._query) or header_token
@@ -339,6 +354,7 @@ class RequestContext:
         self._raw = get("HTTP_SOAJSINJECTOBJ")
         self._duplicates = 0
         self._access_token = query_access_token(get("QUERY_STRING", "")) or get("HTTP_ACCESS_TOKEN")
+        self._authorization = get("HTTP_AUTHORIZATION")
         self._traceparent = get("HTTP_TRACEPARENT")
         self._tracestate = get("HTTP_TRACESTATE")
         self._peer = get("REMOTE_ADDR") or None

@@ -43,6 +43,7 @@ async def dump(request: Request) -> JSONResponse:
             "in_scope": "soajs" in request.scope or "soajs.context" in request.scope,
             "error": None if rc.error is None else rc.error.code,
             "access_token": rc.access_token,
+            "authorization": rc.authorization,
             "traceparent": rc.traceparent,
             "tracestate": rc.tracestate,
             "peer": rc.peer,
@@ -130,21 +131,25 @@ class TestFixtureHeaders:
         assert body_context(response)["tenant"]["name"] == "Café"
 
     async def test_request_values_are_captured(self) -> None:
-        """access_token (query first), traceparent, tracestate and the peer are captured."""
+        """access_token (query first), Authorization, traceparent, tracestate and the peer are
+        captured."""
         headers = {
             "soajsinjectobj": HEADERS[SECURE_URAC_JWT].encode("latin-1"),
             "access_token": "from-header",
+            "Authorization": "Bearer user-jwt",
             "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
             "tracestate": "congo=t61rcWkgMzE",
         }
         response = await get(starlette_app(), "/?access_token=from-query", headers=headers)
         data = response.json()
         assert data["access_token"] == "from-query"
+        assert data["authorization"] == "Bearer user-jwt"
         assert data["traceparent"].startswith("00-0af7651916cd43dd")
         assert data["tracestate"] == "congo=t61rcWkgMzE"
         assert data["peer"] == "127.0.0.1"
         response = await get(starlette_app(), headers={"access_token": "from-header"})
         assert response.json()["access_token"] == "from-header"
+        assert response.json()["authorization"] is None
 
     async def test_sync_endpoint_sees_the_context(self) -> None:
         """A sync endpoint, run in a worker thread, sees the request's context."""

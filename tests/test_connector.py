@@ -164,6 +164,22 @@ class TestGatewayHeaders:
         connector = ServiceConnector(context_with(gateway()), access_token="tok-123")
         assert connector.connect("urac").headers == {"key": E_KEY, "access_token": "tok-123"}
 
+    def test_authorization_forwarded(self) -> None:
+        """The caller's Authorization header is forwarded next to the key and token."""
+        connector = ServiceConnector(
+            context_with(gateway()), access_token="tok-123", authorization="Bearer jwt-1"
+        )
+        assert connector.connect("urac").headers == {
+            "key": E_KEY,
+            "access_token": "tok-123",
+            "Authorization": "Bearer jwt-1",
+        }
+
+    def test_authorization_forwarded_without_token(self) -> None:
+        """The Authorization header goes without an access token: the gateway reads it alone."""
+        connector = ServiceConnector(context_with(gateway()), authorization="Bearer jwt-2")
+        assert connector.connect().headers == {"key": E_KEY, "Authorization": "Bearer jwt-2"}
+
     def test_trace_headers_forwarded(self) -> None:
         """W3C trace headers are forwarded on gateway calls."""
         trace = {"traceparent": TRACEPARENT, "tracestate": TRACESTATE}
@@ -272,10 +288,13 @@ class TestMesh:
         assert ServiceConnector(context_with(gateway(item))).connect().host == "gw:4000"
 
     def test_mesh_headers_carry_trace_but_no_key(self) -> None:
-        """A mesh call forwards the header and the trace, never a separate key or token."""
+        """A mesh call forwards the header and the trace, never a key, token or Authorization."""
         raw = header_with(gateway(target("hello", "1")))
         connector = ServiceConnector(
-            parse_inject_header(raw), access_token="tok", trace_headers={"traceparent": TRACEPARENT}
+            parse_inject_header(raw),
+            access_token="tok",
+            authorization="Bearer jwt",
+            trace_headers={"traceparent": TRACEPARENT},
         )
         assert connector.connect("hello").headers == {
             "soajsinjectobj": raw,
@@ -353,6 +372,22 @@ class TestCurrentRequest:
             "tracestate": TRACESTATE,
         }
 
+    def test_authorization_from_the_request(self) -> None:
+        """The current request's Authorization header goes on gateway calls, not mesh calls."""
+        awareness = gateway(target("hello", "1"))
+        captured = RequestContext(
+            header_with(awareness).encode("latin-1"), authorization="Bearer user-jwt"
+        )
+        with serving(captured):
+            connector = ServiceConnector()
+        assert connector.connect("urac").headers == {
+            "key": E_KEY,
+            "Authorization": "Bearer user-jwt",
+        }
+        mesh = connector.connect("hello", "1")
+        assert mesh.mesh
+        assert "Authorization" not in mesh.headers
+
     def test_explicit_values_win(self) -> None:
         """An explicit context, token and trace replace the current request's."""
         captured = RequestContext(
@@ -412,6 +447,13 @@ class TestErrors:
         """A connector made outside any request, with no context, explains what to pass."""
         with pytest.raises(ConnectError, match="no request context"):
             ServiceConnector().connect("urac")
+
+    def test_bad_authorization_value(self) -> None:
+        """An Authorization value no header can carry is refused, naming the header only."""
+        connector = ServiceConnector(context_with(gateway()), authorization="Bearer a\r\nX-Evil: 1")
+        with pytest.raises(ConnectError, match="'Authorization' header") as caught:
+            connector.connect("urac")
+        assert "X-Evil" not in str(caught.value)
 
     def test_negative_retries(self) -> None:
         """A negative retry count is refused at construction."""

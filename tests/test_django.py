@@ -18,6 +18,7 @@ from helpers import configure_django, tenants_seen_at_once
 from inject_headers import HEADERS
 
 import soajs.django
+from soajs.connector import ServiceConnector
 from soajs.container import SoajsContainer
 from soajs.context import current_context
 from soajs.inject import parse_inject_header
@@ -48,8 +49,14 @@ async def async_dump_view(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"context": dump(context), "same": current_context() is context})
 
 
+def connect_view(request: HttpRequest) -> HttpResponse:
+    connection = ServiceConnector().connect("urac")
+    return JsonResponse(dict(connection.headers))
+
+
 urlpatterns = [
     path("dump", dump_view),
+    path("connect", connect_view),
     path("async-dump", async_dump_view),
     path("soajs/", include("soajs.django")),
 ]
@@ -110,6 +117,14 @@ class TestMiddleware:
         header = as_meta_text(build_inject_header(tenant_name="Café"))
         response = Client().get("/dump", headers={"soajsinjectobj": header})
         assert response.json()["context"]["tenant"]["name"] == "Café"
+
+    def test_authorization_reaches_the_connector(self, container: SoajsContainer) -> None:
+        """The request's Authorization header (META's HTTP_AUTHORIZATION) goes on gateway calls."""
+        header = as_meta_text(build_inject_header())
+        response = Client().get(
+            "/connect", headers={"soajsinjectobj": header, "Authorization": "Bearer django-jwt"}
+        )
+        assert response.json()["Authorization"] == "Bearer django-jwt"
 
     def test_no_header_means_none(self, container: SoajsContainer) -> None:
         """Without a header request.soajs is None and the view runs."""

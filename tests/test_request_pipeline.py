@@ -118,6 +118,27 @@ class TestAdmission:
         assert captured.error.code == "malformed"
         assert captured.context is None
 
+    def test_authorization_is_captured_from_a_scope(self) -> None:
+        """The ASGI capture keeps the Authorization header, which repr never shows."""
+        scope = {"type": "http", "headers": [(b"authorization", b"Bearer scope-jwt")]}
+        admitted = HeaderGuard(Settings()).admit_scope(scope)
+        assert isinstance(admitted, RequestContext)
+        assert admitted.authorization == "Bearer scope-jwt"
+        assert "scope-jwt" not in repr(admitted)
+
+    def test_authorization_is_captured_from_an_environ(self) -> None:
+        """The WSGI (and Django META) capture keeps HTTP_AUTHORIZATION."""
+        environ = {"REMOTE_ADDR": "10.0.0.1", "HTTP_AUTHORIZATION": "Bearer environ-jwt"}
+        admitted = HeaderGuard(Settings()).admit_environ(environ)
+        assert isinstance(admitted, RequestContext)
+        assert admitted.authorization == "Bearer environ-jwt"
+        assert "environ-jwt" not in repr(admitted)
+
+    def test_authorization_is_a_constructor_keyword(self) -> None:
+        """A RequestContext built in code takes the Authorization value as a keyword."""
+        assert RequestContext(authorization="Bearer built").authorization == "Bearer built"
+        assert RequestContext().authorization is None
+
     def test_the_historical_import_path_keeps_every_name(self) -> None:
         """soajs.context re-exports the very objects of the modules that own them."""
         owners = (request, current, header_policy, heartbeat, settings)

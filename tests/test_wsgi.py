@@ -42,6 +42,7 @@ def flask_app(**options: Any) -> Flask:
             in_environ="soajs.context" in request.environ,
             error=None if rc.error is None else rc.error.code,
             access_token=rc.access_token,
+            authorization=rc.authorization,
             traceparent=rc.traceparent,
             tracestate=rc.tracestate,
             peer=rc.peer,
@@ -115,9 +116,11 @@ class TestFixtureHeaders:
         assert body_context(response)["tenant"]["name"] == "Café"
 
     def test_request_values_are_captured(self) -> None:
-        """access_token (query first), traceparent, tracestate and REMOTE_ADDR are captured."""
+        """access_token (query first), Authorization, traceparent, tracestate and REMOTE_ADDR are
+        captured."""
         headers = {
             "access_token": "from-header",
+            "Authorization": "Bearer user-jwt",
             "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
             "tracestate": "congo=t61rcWkgMzE",
         }
@@ -125,11 +128,13 @@ class TestFixtureHeaders:
         data = get(app, "/?access_token=from-query", HEADERS[SECURE_URAC_JWT], headers=headers)
         data = data.get_json()
         assert data["access_token"] == "from-query"
+        assert data["authorization"] == "Bearer user-jwt"
         assert data["traceparent"].startswith("00-0af7651916cd43dd")
         assert data["tracestate"] == "congo=t61rcWkgMzE"
         assert data["peer"] == "127.0.0.1"
         response = get(app, headers={"access_token": "from-header"})
         assert response.get_json()["access_token"] == "from-header"
+        assert response.get_json()["authorization"] is None
 
 
 class TestLaziness:

@@ -1,5 +1,9 @@
 """A logged-in user through a tenant JWT: the gateway resolves it, the service gets ``urac``.
 
+``TestUserOnTheNextHop`` has ``userrelay`` call ``secure`` through the gateway with
+:class:`soajs.ServiceConnector` while serving a user's request: the connector forwards the
+request's ``Authorization`` header, so ``secure`` sees the same user.
+
 ``TestTokenForms`` sends every way of passing a token (``tests/token_cases.py``) to services with
 and without ``oauth`` behind both gateways: each must give the status, code and user the table
 records for soajs.controller 4.3.3.
@@ -63,6 +67,15 @@ def token_services(
         yield services
 
 
+@pytest.fixture(scope="module")
+def userrelay(gateway: GatewayUnderTest, secure: RunningService) -> Iterator[RunningService]:
+    """``userrelay`` (Flask, no interConnect): it calls ``secure`` through the gateway."""
+    with run_service(gateway, "flask", "userrelay") as service:
+        reply = wait_until_routable(f"{gateway.data_url}/userrelay/echo", _bearer(gateway))
+        assert reply.status_code == 200, reply.text
+        yield service
+
+
 def _answer(reply: httpx.Response) -> Answer:
     """The status, error code and user of a reply from the gateway or the service."""
     body: dict[str, Any] = reply.json()
@@ -118,6 +131,41 @@ class TestLoggedInUser:
         assert reply.status_code != 200
         assert reply.json()["result"] is False
         assert len(secure.received()) == seen
+
+
+class TestUserOnTheNextHop:
+    def test_the_user_reaches_the_service_called_through_the_gateway(
+        self, gateway: GatewayUnderTest, secure: RunningService, userrelay: RunningService
+    ) -> None:
+        """The connector forwards the Bearer header, so the oauth service sees the same urac."""
+        reply = httpx.get(
+            f"{gateway.data_url}/userrelay/call/secure", headers=_bearer(gateway), timeout=10
+        )
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert body["mesh"] is False
+        assert body["host"] == f"127.0.0.1:{gateway.data_port}/secure"
+        assert body["status"] == 200, body
+        assert body["reply"]["urac"] == {
+            "username": "zoe",
+            "first_name": "Zoë",
+            "last_name": "O'Brien",
+        }
+        assert secure.received()[-1] == body["reply"]
+
+    def test_without_a_user_the_next_hop_is_refused(
+        self, gateway: GatewayUnderTest, secure: RunningService, userrelay: RunningService
+    ) -> None:
+        """A request without a token gives the connector nothing to forward: 500/143."""
+        reply = httpx.get(
+            f"{gateway.data_url}/userrelay/call/secure",
+            headers={"key": gateway.ext_key},
+            timeout=10,
+        )
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert body["status"] == 500
+        assert body["reply"]["errors"]["codes"] == [143]
 
 
 class TestTokenForms:

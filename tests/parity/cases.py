@@ -1,7 +1,8 @@
 """The parity cases: every fixture header, and variants of odd types, missing fields and versions.
 
 A case is the header text (Latin-1, as Node's HTTP parser gives it), the ``connect()`` calls to
-make, the incoming query (for ``access_token``), and the documented differences it may show
+make, the incoming query (for ``access_token``) and headers (lowercase names, as Node's HTTP
+parser gives them), and the documented differences it may show
 (names from :data:`tests.parity.differences.DIFFERENCES`; none means "identical").
 """
 
@@ -28,6 +29,7 @@ class Case:
     header: str
     calls: tuple[Call, ...] = DEFAULT_CALLS
     query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
     differences: frozenset[str] = frozenset()
 
     @property
@@ -314,6 +316,20 @@ VARIANTS: list[Case] = [
         variant(awareness=mesh(entry(latest="1"))),
         MESH_CALLS,
         query={"access_token": "parity-token-2"},
+    ),
+    Case(
+        "authorization-header",
+        variant(awareness=mesh(entry(latest="1"))),
+        MESH_CALLS,
+        headers={"authorization": "Bearer parity-jwt-1"},
+        differences=frozenset({"authorization-forwarded"}),
+    ),
+    Case(
+        "authorization-header-with-access-token",
+        variant(),
+        headers={"authorization": "Bearer parity-jwt-2"},
+        query={"access_token": "parity-token-3"},
+        differences=frozenset({"authorization-forwarded"}),
     ),
     Case(
         "url-encoded-service-names",

@@ -35,6 +35,7 @@ def node_answers() -> dict[str, dict[str, Any]]:
             "header": case.header,
             "calls": [list(c) for c in case.calls],
             "query": case.query,
+            "headers": case.headers,
             "uracDriver": case.runs_urac_driver,
         }
         for case in CASES

@@ -52,6 +52,11 @@ DIFFERENCES: dict[str, str] = {
         "to the gateway or a later entry); Node compares it as is, and mesh-calls "
         "'undefined:port' for an entry without a host."
     ),
+    "authorization-forwarded": (
+        "A gateway call forwards the incoming Authorization header (a logged-in user's Bearer "
+        "token), with or without an access_token; soajs core reads req.headers.Authorization, "
+        "which Node's lowercase header names never fill, so the user is lost on the next hop."
+    ),
     "urac-record-secrets-only-with-all": (
         "For a user with neither username nor userId, getProfile() returns the record as its "
         "profile; here the record keeps config, groupsConfig and socialLogin.accessToken only "
@@ -127,6 +132,16 @@ def _unreadable_entries_skipped(node: Any, python: Any) -> bool:
     return isinstance(node, dict) and isinstance(python, dict) and "host" in python
 
 
+def _authorization_forwarded(node: Any, python: Any) -> bool:
+    if not isinstance(node, dict) or not isinstance(python, dict):
+        return False
+    headers = dict(python.get("headers") or {})
+    if "Authorization" not in headers:
+        return False
+    del headers["Authorization"]
+    return node.get("host") == python.get("host") and (node.get("headers") or {}) == headers
+
+
 def _secret_withheld(node: Any, python: Any) -> bool:
     return node is not None and python is None
 
@@ -146,6 +161,7 @@ _PREDICATES: dict[str, Callable[[Any, Any], bool]] = {
     "non-numeric-version": _non_numeric_version,
     "connect-error": _connect_error,
     "unreadable-entries-skipped": _unreadable_entries_skipped,
+    "authorization-forwarded": _authorization_forwarded,
     "urac-record-secrets-only-with-all": _secret_withheld,
 }
 

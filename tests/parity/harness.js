@@ -83,7 +83,8 @@ const lines = readline.createInterface({ input: process.stdin });
 lines.on('line', (line) => {
 	const request = JSON.parse(line);
 	const req = {
-		headers: { soajsinjectobj: request.header },
+		// Lowercase names, as Node's HTTP parser gives them.
+		headers: Object.assign({}, request.headers || {}, { soajsinjectobj: request.header }),
 		query: request.query || {},
 		soajs: {
 			registry: {

@@ -70,7 +70,10 @@ def python_view(context: ContextData) -> dict[str, Any]:
 def python_connect(context: ContextData, case: Case, call: Call) -> dict[str, Any]:
     """One ``connect()`` result as Node shapes it: ``{host, headers?}``, or ``{error}``."""
     connector = ServiceConnector(
-        context, access_token=case.query.get("access_token"), trace_headers={}
+        context,
+        access_token=case.query.get("access_token"),
+        authorization=case.headers.get("authorization"),
+        trace_headers={},
     )
     try:
         response = connector.connect(*call)

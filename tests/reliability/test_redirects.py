@@ -25,9 +25,17 @@ from soajs.models.context import ContextData
 from .wire import RAW_HEADERS
 
 TOKEN = "user-token-6f1b"
+AUTHORIZATION = "Bearer user-jwt-9c2d"
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACESTATE = "congo=t61rcWkgMzE"
-CREDENTIALS = ("key", "access_token", "soajsinjectobj", "traceparent", "tracestate")
+CREDENTIALS = (
+    "key",
+    "access_token",
+    "authorization",
+    "soajsinjectobj",
+    "traceparent",
+    "tracestate",
+)
 
 
 class Recorder:
@@ -134,10 +142,11 @@ def caller(service: Server, *, mesh: bool) -> ContextData:
 
 
 def connector(service: Server, *, mesh: bool = False) -> ServiceConnector:
-    """A connector with a token and trace headers to forward."""
+    """A connector with a token, an Authorization header and trace headers to forward."""
     return ServiceConnector(
         caller(service, mesh=mesh),
         access_token=TOKEN,
+        authorization=AUTHORIZATION,
         trace_headers={"traceparent": TRACEPARENT, "tracestate": TRACESTATE},
     )
 
@@ -175,13 +184,14 @@ class TestCrossOriginRedirects:
         status: int,
         mesh: bool,
     ) -> None:
-        """A 302/307 to another origin is followed without key, token, inject or trace headers."""
+        """A 302/307 to another origin is followed without key, token, Authorization, inject or
+        trace headers."""
         base = "/go" if mesh else "/hello/v1/go"
         service.app.route(base, status, location=elsewhere.url_for("/landing"))
         elsewhere.app.route("/landing")
         assert call(client_kind, connector(service, mesh=mesh), "/go") == 200
         _, sent = service.app.received(base)
-        identity = {"soajsinjectobj"} if mesh else {"key", "access_token"}
+        identity = {"soajsinjectobj"} if mesh else {"key", "access_token", "authorization"}
         assert set(credentials_in(sent)) == identity | {"traceparent", "tracestate"}
         _, landed = elsewhere.app.received("/landing")
         assert credentials_in(landed) == {}
@@ -198,6 +208,7 @@ class TestCrossOriginRedirects:
         assert credentials_in(moved) == {
             "key": parse_inject_header(RAW_HEADERS["hello-get"]).key.e_key,
             "access_token": TOKEN,
+            "authorization": AUTHORIZATION,
             "traceparent": TRACEPARENT,
             "tracestate": TRACESTATE,
         }
@@ -236,7 +247,10 @@ class TestAbsoluteURLs:
         """Headers named like the credentials, added per request, are not sent off-host either."""
         elsewhere.app.route("/direct")
         with connector(service).client("hello") as client:
-            client.get(elsewhere.url_for("/direct"), headers={"access_token": "other"})
+            client.get(
+                elsewhere.url_for("/direct"),
+                headers={"access_token": "other", "Authorization": "Bearer other"},
+            )
         _, sent = elsewhere.app.received("/direct")
         assert credentials_in(sent) == {}
 
@@ -275,6 +289,16 @@ class TestHeaderValues:
         context = parse_inject_header(json.dumps(header))
         with pytest.raises(ConnectError, match="'key' header"):
             ServiceConnector(context).client("hello")
+
+    @pytest.mark.parametrize("value", BAD_VALUES)
+    def test_authorization(self, service: Server, value: str) -> None:
+        """A forwarded Authorization value no header can hold is refused, its value not shown."""
+        connector = ServiceConnector(caller(service, mesh=False), authorization=value)
+        with pytest.raises(ConnectError, match="'Authorization' header") as caught:
+            connector.connect("hello")
+        assert value not in str(caught.value)
+        with pytest.raises(ConnectError, match="'Authorization' header"):
+            connector.async_client("hello")
 
     def test_trace_header(self, service: Server) -> None:
         """A forwarded trace header is checked the same way."""
