@@ -32,9 +32,10 @@ Everything is per process. To choose the container (e.g. a fake registry in test
 from __future__ import annotations
 
 import atexit
+import functools
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings as django_settings
@@ -42,11 +43,13 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from soajs.container import FromContainer, ServiceLifecycle, SoajsContainer, trusts_header
-from soajs.current import request_var
+from soajs.current import current_request, request_var
 from soajs.errors import RegistryNotLoaded
+from soajs.guards import ANY_USER, UserGuard
 from soajs.header_policy import HeaderGuard, Rejection
 from soajs.heartbeat import HEARTBEAT_PATH, heartbeat_reply, is_heartbeat
 from soajs.readiness import NOT_LOADED, readiness_of
+from soajs.request import current_context
 from soajs.settings import Settings
 
 if TYPE_CHECKING:
@@ -60,6 +63,8 @@ __all__ = [
     "configure",
     "get_container",
     "heartbeat",
+    "require_groups",
+    "require_user",
     "stop",
     "urlpatterns",
 ]
@@ -68,6 +73,8 @@ __all__ = [
 # bound method each time (CPython skips LOAD_METHOD for it). They act on the calling context.
 _set_current = request_var.set
 _reset_current = request_var.reset
+
+_View = TypeVar("_View", bound=Callable[..., Any])
 
 REQUEST_ATTRIBUTE = "soajs"
 """The ``HttpRequest`` attribute holding the :class:`~soajs.ContextData` (or ``None``)."""
@@ -299,3 +306,49 @@ urlpatterns = [path(HEARTBEAT_PATH.lstrip("/"), heartbeat, name="soajs-heartbeat
 """``include("soajs.django")`` to serve ``/heartbeat`` as a URL instead of in the middleware."""
 
 atexit.register(stop)
+
+
+def _refusal(guard: UserGuard) -> HttpResponse | None:
+    """The gateway-format answer when ``guard`` refuses the current request, else ``None``."""
+    integration = _integration
+    context = current_context() if integration is None else integration.container.context()
+    outcome = guard.admit(context, current_request())
+    if isinstance(outcome, Rejection):
+        return HttpResponse(outcome.body(), status=outcome.status, content_type="application/json")
+    return None
+
+
+def _guard_view(guard: UserGuard, view: _View) -> _View:
+    """``view``, answering the guard's refusal instead of running (sync or async views)."""
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def guarded_async(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            refused = _refusal(guard)
+            return refused if refused is not None else await view(request, *args, **kwargs)
+
+        return cast("_View", guarded_async)
+
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        refused = _refusal(guard)
+        return refused if refused is not None else view(request, *args, **kwargs)
+
+    return cast("_View", guarded)
+
+
+def require_user(view: _View) -> _View:
+    """Decorate a view that needs a logged-in user: 401 (code 161) without one.
+
+    A request with no usable context gets the context rejection (403, code 132, for no header).
+    """
+    return _guard_view(ANY_USER, view)
+
+
+def require_groups(*groups: str, all: bool = False) -> Callable[[_View], _View]:  # noqa: A002
+    """Decorate a view whose user must be in one of ``groups`` (every one with ``all``).
+
+    ``@require_groups("owner")``: 403 (code 160) for a user in none of them, 401 without a user.
+    """
+    guard = UserGuard.for_groups(groups, all=all)
+    return functools.partial(_guard_view, guard)

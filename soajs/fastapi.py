@@ -24,7 +24,7 @@ background, waiting for it at most ``SOAJS_REGISTRY_STARTUP_WAIT``; until it loa
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
 
@@ -38,8 +38,9 @@ from soajs.connector import ServiceConnector
 from soajs.container import ContainerASGIMiddleware, ServiceLifecycle, SoajsContainer
 from soajs.current import current_request
 from soajs.errors import RegistryNotLoaded
+from soajs.guards import ANY_USER, UserGuard
 from soajs.header_policy import NO_HEADER, Rejection, context_or_rejection
-from soajs.models.context import ContextData
+from soajs.models.context import ContextData, Urac
 from soajs.readiness import NOT_LOADED
 from soajs.request import current_context
 
@@ -49,9 +50,12 @@ __all__ = [
     "SoajsConnector",
     "SoajsContext",
     "SoajsOptionalContext",
+    "SoajsUser",
     "context_rejected_handler",
     "get_soajs_context",
     "registry_not_loaded_handler",
+    "require_groups",
+    "require_user",
     "setup_soajs",
     "soajs_connector",
     "soajs_context",
@@ -222,3 +226,42 @@ def _with_registry(
             await anyio.to_thread.run_sync(lifecycle.stop)
 
     return soajs_lifespan
+
+
+def _guarded(request: HTTPConnection, guard: UserGuard) -> Urac:
+    """The user ``guard`` admits, read through the app's container; else ``ContextRejected``."""
+    lifecycle: ServiceLifecycle | None = getattr(request.app.state, STATE_KEY, None)
+    context = current_context() if lifecycle is None else lifecycle.container.context()
+    served = current_request()
+    if context is None and served is None:
+        raise ContextRejected(_NO_MIDDLEWARE)
+    outcome = guard.admit(context, served)
+    if isinstance(outcome, Rejection):
+        raise ContextRejected(outcome)
+    return outcome
+
+
+async def require_user(request: HTTPConnection) -> Urac:
+    """Dependency: the logged-in user (``context.urac``).
+
+    Raises:
+        ContextRejected: no usable context (as :func:`soajs_context`), or no user (401, 161).
+    """
+    return _guarded(request, ANY_USER)
+
+
+def require_groups(*groups: str, all: bool = False) -> Callable[[HTTPConnection], Awaitable[Urac]]:  # noqa: A002
+    """A dependency: the logged-in user, who must be in one of ``groups`` (every one with ``all``).
+
+    ``Depends(require_groups("owner"))``; a user in none of them gets 403, code 160.
+    """
+    guard = UserGuard.for_groups(groups, all=all)
+
+    async def require_groups(request: HTTPConnection) -> Urac:
+        return _guarded(request, guard)
+
+    return require_groups
+
+
+SoajsUser = Annotated[Urac, Depends(require_user)]
+"""``user: SoajsUser``: the logged-in user; 401 (code 161) without one."""

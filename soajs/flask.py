@@ -36,12 +36,18 @@ When things happen (the start-up policy shared with FastAPI and Django, see
 from __future__ import annotations
 
 import atexit
-from typing import TYPE_CHECKING
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flask import Flask, Response, has_request_context, request
+from flask import Flask, Response, current_app, has_request_context, request
 
 from soajs.container import ContainerWSGIMiddleware, ServiceLifecycle, SoajsContainer
+from soajs.current import current_request
 from soajs.errors import RegistryNotLoaded
+from soajs.guards import ANY_USER, UserGuard
+from soajs.header_policy import Rejection
 from soajs.readiness import NOT_LOADED
 from soajs.request import REQUEST_KEY, RequestContext
 from soajs.request import current_context as _current_context
@@ -49,7 +55,9 @@ from soajs.request import current_context as _current_context
 if TYPE_CHECKING:
     from soajs.models.context import ContextData
 
-__all__ = ["EXTENSION_KEY", "Soajs", "current_context"]
+__all__ = ["EXTENSION_KEY", "Soajs", "current_context", "require_groups", "require_user"]
+
+_View = TypeVar("_View", bound=Callable[..., Any])
 
 EXTENSION_KEY = "soajs"
 """Key of the extension in ``app.extensions``."""
@@ -125,3 +133,51 @@ def current_context() -> ContextData | None:
         if isinstance(found, RequestContext):
             return found.context
     return _current_context()
+
+
+def _refusal(guard: UserGuard) -> Response | None:
+    """The gateway-format answer when ``guard`` refuses the current request, else ``None``."""
+    extension = current_app.extensions.get(EXTENSION_KEY)
+    context = current_context() if extension is None else extension.container.context()
+    found = request.environ.get(REQUEST_KEY)
+    served = found if isinstance(found, RequestContext) else current_request()
+    outcome = guard.admit(context, served)
+    if isinstance(outcome, Rejection):
+        return Response(outcome.body(), status=outcome.status, mimetype="application/json")
+    return None
+
+
+def _guard_view(guard: UserGuard, view: _View) -> _View:
+    """``view``, answering the guard's refusal instead of running (sync or async views)."""
+    if inspect.iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+            refused = _refusal(guard)
+            return refused if refused is not None else await view(*args, **kwargs)
+
+        return cast("_View", guarded_async)
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        refused = _refusal(guard)
+        return refused if refused is not None else view(*args, **kwargs)
+
+    return cast("_View", guarded)
+
+
+def require_user(view: _View) -> _View:
+    """Decorate a view that needs a logged-in user: 401 (code 161) without one.
+
+    A request with no usable context gets the context rejection (403, code 132, for no header).
+    """
+    return _guard_view(ANY_USER, view)
+
+
+def require_groups(*groups: str, all: bool = False) -> Callable[[_View], _View]:  # noqa: A002
+    """Decorate a view whose user must be in one of ``groups`` (every one with ``all``).
+
+    ``@require_groups("owner")``: 403 (code 160) for a user in none of them, 401 without a user.
+    """
+    guard = UserGuard.for_groups(groups, all=all)
+    return functools.partial(_guard_view, guard)

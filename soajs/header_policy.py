@@ -22,6 +22,20 @@ Header policy (``Settings.header_policy``, ``SOAJS_HEADER_POLICY``):
   two or more ``soajsinjectobj``    400     135   one invalid header, whichever line is forged
   ================================  ======  ====  =============================================
 
+  The user guards (:mod:`soajs.guards`), which a handler asks for whatever the policy, refuse
+  a request that has a context in the same format:
+
+  ================================  ======  ====  =============================================
+  outcome                           status  code  why this code
+  ================================  ======  ====  =============================================
+  no logged-in user (``urac``)      401     161   the gateway's "You need to be logged in to
+                                                  access this API" (its status too)
+  user not in the required groups   403     160   the gateway's "You do not belong to a group
+                                                  with access to this system API" (the gateway
+                                                  answers it 401; 403 is HTTP's "known, not
+                                                  allowed")
+  ================================  ======  ====  =============================================
+
   A WebSocket is refused in the same cases by closing it before it is accepted (close code
   1008, policy violation; the server answers the handshake with 403).
 
@@ -51,7 +65,9 @@ if TYPE_CHECKING:
     from soajs.settings import Settings
 
 __all__ = [
+    "NOT_IN_GROUPS",
     "NO_HEADER",
+    "NO_USER",
     "UNTRUSTED_PEER",
     "HeaderGuard",
     "Rejection",
@@ -93,6 +109,14 @@ UNTRUSTED_PEER: Final = Rejection(
     "trusted gateway",
 )
 """A header from a peer that may not send one (or on a public service)."""
+
+NO_USER: Final = Rejection(401, 161, "You need to be logged in to access this API.")
+"""A guarded handler and no logged-in user (no ``urac`` in the context)."""
+
+NOT_IN_GROUPS: Final = Rejection(
+    403, 160, "You do not belong to a group with access to this system API."
+)
+"""A guarded handler and a user in none (or, with ``all``, not all) of its groups."""
 
 _TOO_LARGE_STATUS: Final = 431
 _BAD_HEADER_STATUS: Final = 400
