@@ -22,6 +22,7 @@ so an override made at any time before a request is seen by that request.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -353,6 +354,7 @@ class ServiceLifecycle:
         gateway is down or slow.
         """
         with self._lock:
+            first = not self.started
             registry: RegistryManager = self.container.started_registry()
         settings = registry.settings
         wait = settings.registry_startup_wait
@@ -370,6 +372,8 @@ class ServiceLifecycle:
                 "background): %s",
                 registry.status.last_error,
             )
+        if first and settings.gc_freeze:
+            _freeze_startup_objects()
 
     def register_when_listening(self) -> None:
         """Register in a daemon thread once the service port accepts connections.
@@ -398,3 +402,17 @@ class ServiceLifecycle:
         while it forks) holds the lock at the fork; the child would wait for it forever.
         """
         self._lock = threading.Lock()
+
+
+def _freeze_startup_objects() -> None:
+    """Move every object alive after start-up out of the collector's generations.
+
+    Modules, classes, the settings and the loaded registry live as long as the process; left
+    tracked, every full collection under load walks them all again (tens of milliseconds on a
+    request's path). ``gc.collect()`` first, so start-up garbage is freed rather than frozen.
+    Forked afterwards (gunicorn ``--preload``), workers inherit the frozen objects and the
+    collector never writes to them, so their pages stay shared copy-on-write.
+    """
+    gc.collect()
+    gc.freeze()
+    logger.debug("froze %d start-up objects out of the garbage collector", gc.get_freeze_count())
