@@ -287,7 +287,11 @@ class ServiceLifecycle:
       requests that read the registry get 503 code 135 in the gateway's error format, and the
       others are served (:mod:`soajs.readiness`);
     * failed attempts are retried with capped exponential backoff and jitter (at most 10 s
-      apart while nothing is loaded), each bounded by ``SOAJS_REGISTRY_FETCH_DEADLINE``.
+      apart while nothing is loaded), each bounded by ``SOAJS_REGISTRY_FETCH_DEADLINE``;
+    * the first :meth:`start` ends with ``gc.collect()`` and ``gc.freeze()`` (unless
+      ``SOAJS_GC_FREEZE`` is false), so the objects alive after start-up are not walked by
+      every full collection under load (under gunicorn ``--preload``: in the master, before
+      the fork, and shared copy-on-write with the workers).
 
     Registration (``POST /register``) runs only when ``register`` is true, or, when it is
     ``None``, when ``SOAJS_DEPLOY_MANUAL`` is set and ``SOAJS_DEPLOY_HA`` is not (an HA gateway
