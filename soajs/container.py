@@ -316,6 +316,7 @@ class ServiceLifecycle:
         self.listen_timeout = listen_timeout
         self._lock = threading.Lock()
         self._registrar: Registrar | None = None  # the one register_when_listening started
+        self._froze = False  # gc.freeze() after the first start only, never after a restart
         call_in_forked_child(self._rearm_after_fork)
 
     @property
@@ -358,7 +359,8 @@ class ServiceLifecycle:
         gateway is down or slow.
         """
         with self._lock:
-            first = not self.started
+            freeze = not self._froze
+            self._froze = True
             registry: RegistryManager = self.container.started_registry()
         settings = registry.settings
         wait = settings.registry_startup_wait
@@ -376,7 +378,7 @@ class ServiceLifecycle:
                 "background): %s",
                 registry.status.last_error,
             )
-        if first and settings.gc_freeze:
+        if freeze and settings.gc_freeze:
             _freeze_startup_objects()
 
     def register_when_listening(self) -> None:
