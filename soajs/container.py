@@ -22,6 +22,7 @@ so an override made at any time before a request is seen by that request.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -286,7 +287,11 @@ class ServiceLifecycle:
       requests that read the registry get 503 code 135 in the gateway's error format, and the
       others are served (:mod:`soajs.readiness`);
     * failed attempts are retried with capped exponential backoff and jitter (at most 10 s
-      apart while nothing is loaded), each bounded by ``SOAJS_REGISTRY_FETCH_DEADLINE``.
+      apart while nothing is loaded), each bounded by ``SOAJS_REGISTRY_FETCH_DEADLINE``;
+    * the first :meth:`start` ends with ``gc.collect()`` and ``gc.freeze()`` (unless
+      ``SOAJS_GC_FREEZE`` is false), so the objects alive after start-up are not walked by
+      every full collection under load (under gunicorn ``--preload``: in the master, before
+      the fork, and shared copy-on-write with the workers).
 
     Registration (``POST /register``) runs only when ``register`` is true, or, when it is
     ``None``, when ``SOAJS_DEPLOY_MANUAL`` is set and ``SOAJS_DEPLOY_HA`` is not (an HA gateway
@@ -311,6 +316,7 @@ class ServiceLifecycle:
         self.listen_timeout = listen_timeout
         self._lock = threading.Lock()
         self._registrar: Registrar | None = None  # the one register_when_listening started
+        self._froze = False  # gc.freeze() after the first start only, never after a restart
         call_in_forked_child(self._rearm_after_fork)
 
     @property
@@ -353,6 +359,8 @@ class ServiceLifecycle:
         gateway is down or slow.
         """
         with self._lock:
+            freeze = not self._froze
+            self._froze = True
             registry: RegistryManager = self.container.started_registry()
         settings = registry.settings
         wait = settings.registry_startup_wait
@@ -370,6 +378,8 @@ class ServiceLifecycle:
                 "background): %s",
                 registry.status.last_error,
             )
+        if freeze and settings.gc_freeze:
+            _freeze_startup_objects()
 
     def register_when_listening(self) -> None:
         """Register in a daemon thread once the service port accepts connections.
@@ -398,3 +408,17 @@ class ServiceLifecycle:
         while it forks) holds the lock at the fork; the child would wait for it forever.
         """
         self._lock = threading.Lock()
+
+
+def _freeze_startup_objects() -> None:
+    """Move every object alive after start-up out of the collector's generations.
+
+    Modules, classes, the settings and the loaded registry live as long as the process; left
+    tracked, every full collection under load walks them all again (tens of milliseconds on a
+    request's path). ``gc.collect()`` first, so start-up garbage is freed rather than frozen.
+    Forked afterwards (gunicorn ``--preload``), workers inherit the frozen objects and the
+    collector never writes to them, so their pages stay shared copy-on-write.
+    """
+    gc.collect()
+    gc.freeze()
+    logger.debug("froze %d start-up objects out of the garbage collector", gc.get_freeze_count())

@@ -155,6 +155,10 @@ class Settings(BaseSettings):
         le=3600,
         description="Seconds to wait for the gateway at start-up; 0 fails at once.",
     )
+    gc_freeze: bool = Field(
+        default=True,
+        description="Freeze the objects alive after app start-up out of the garbage collector.",
+    )
     register_strict: bool = Field(
         default=False, description="Raise instead of warning when /register answers result:false."
     )

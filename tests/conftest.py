@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from collections.abc import Iterator
@@ -26,6 +27,16 @@ hypothesis_settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_gc() -> Iterator[None]:
+    """Undo the ``gc.freeze()`` an integration's start-up does (``SOAJS_GC_FREEZE``).
+
+    A test process starts many apps; frozen, each one's leftovers would never be collected.
+    """
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture

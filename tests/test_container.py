@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -391,3 +393,63 @@ class TestServiceLifecycle:
             thread.join(10)
         assert "could not register the service" in caplog.text
         assert registry.registrations == []
+
+
+# Each program starts one integration over a fake registry and prints the freeze count after
+# start-up. They run in a subprocess so the freeze stays out of the test process.
+START_FLASK = """
+import gc
+from flask import Flask
+from soajs.container import SoajsContainer
+from soajs.flask import Soajs
+from soajs.testing import FakeRegistryManager
+
+container = SoajsContainer()
+container.registry.override(FakeRegistryManager())
+Soajs(Flask(__name__), container, register=False)
+print(gc.get_freeze_count())
+"""
+
+START_FASTAPI = """
+import gc
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from soajs.container import SoajsContainer
+from soajs.fastapi import setup_soajs
+from soajs.testing import FakeRegistryManager
+
+container = SoajsContainer()
+container.registry.override(FakeRegistryManager())
+app = FastAPI()
+setup_soajs(app, container, register=False)
+with TestClient(app):
+    print(gc.get_freeze_count())
+"""
+
+
+class TestGcFreeze:
+    @staticmethod
+    def frozen_after_start(program: str, gc_freeze: str | None) -> int:
+        """The ``gc.get_freeze_count()`` a fresh interpreter reports after ``program``."""
+        env = {name: value for name, value in os.environ.items() if not name.startswith("SOAJS_")}
+        if gc_freeze is not None:
+            env["SOAJS_GC_FREEZE"] = gc_freeze
+        done = subprocess.run(
+            [sys.executable, "-c", program],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return int(done.stdout.split()[-1])
+
+    @pytest.mark.parametrize("program", [START_FLASK, START_FASTAPI], ids=["flask", "fastapi"])
+    def test_start_up_freezes_by_default(self, program: str) -> None:
+        """By default the objects alive after an integration's start-up are frozen."""
+        assert self.frozen_after_start(program, None) > 0
+
+    @pytest.mark.parametrize("program", [START_FLASK, START_FASTAPI], ids=["flask", "fastapi"])
+    def test_gc_freeze_false_opts_out(self, program: str) -> None:
+        """``SOAJS_GC_FREEZE=false`` leaves the collector's generations as they were."""
+        assert self.frozen_after_start(program, "false") == 0
