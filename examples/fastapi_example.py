@@ -37,7 +37,12 @@ from pydantic import BaseModel
 from soajs import ContextData, RegistryManager, Settings
 from soajs.container import SoajsContainer
 from soajs.fastapi import SoajsContext, setup_soajs
+from soajs.log import install_request_logging
 
+LOG_FORMAT = (
+    "%(asctime)s %(name)s [%(soajs_request_id)s tenant=%(soajs_tenant)s user=%(soajs_user)s] "
+    "%(message)s"
+)
 SERVICE_NAME = "hello"
 DEFAULT_PORT = 4100
 
@@ -117,7 +122,9 @@ def main(argv: list[str] | None = None) -> None:
         "--port", type=int, default=None, help=f"default: SOAJS_SERVICE_PORT, else {DEFAULT_PORT}"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    # Every line logged while a request is served names its request, tenant and user.
+    install_request_logging(service=SERVICE_NAME)
     port = args.port or Settings().service_port or DEFAULT_PORT
     logger.info("hello listens on %s:%s", args.host, port)
     uvicorn.run(create_app(port), host=args.host, port=port, log_config=None)

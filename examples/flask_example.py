@@ -34,7 +34,12 @@ from werkzeug.serving import run_simple
 from soajs import ContextData, ServiceConnector, Settings
 from soajs.container import SoajsContainer
 from soajs.flask import Soajs, current_context
+from soajs.log import install_request_logging
 
+LOG_FORMAT = (
+    "%(asctime)s %(name)s [%(soajs_request_id)s tenant=%(soajs_tenant)s user=%(soajs_user)s] "
+    "%(message)s"
+)
 SERVICE_NAME = "caller"
 DEFAULT_PORT = 4200
 TARGET, TARGET_VERSION = "hello", "1"
@@ -128,7 +133,9 @@ def main(argv: list[str] | None = None) -> None:
         "--port", type=int, default=None, help=f"default: SOAJS_SERVICE_PORT, else {DEFAULT_PORT}"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    # Every line logged while a request is served names its request, tenant and user.
+    install_request_logging(service=SERVICE_NAME)
     port = args.port or Settings().service_port or DEFAULT_PORT
     logger.info("caller listens on %s:%s", args.host, port)
     run_simple(args.host, port, create_app(port), threaded=True)

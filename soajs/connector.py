@@ -12,7 +12,10 @@
   ``Authorization`` header (the gateway reads a logged-in user only from
   ``Authorization: Bearer <token>``); the gateway itself is ``gw:4000``.
 
-W3C ``traceparent``/``tracestate`` headers of the incoming request are forwarded in both modes.
+W3C ``traceparent``/``tracestate`` headers of the incoming request are forwarded in both modes,
+with ``x-request-id``: the request's :attr:`~soajs.request.RequestContext.request_id`, always, so
+the callee logs under the same id whether or not the request carried a ``traceparent`` (with
+one, the id is its trace id, which the callee reads from ``traceparent`` first anyway).
 
 Those headers carry the caller's credentials and identity, so they go only to the origin
 (scheme, host and port) :meth:`ServiceConnector.connect` resolved: the clients the connector
@@ -74,6 +77,7 @@ _CREDENTIAL_HEADERS: Final = (
     "soajsinjectobj",
     "traceparent",
     "tracestate",
+    "x-request-id",
 )
 # The credential headers whose values must not reach another origin in a query string either.
 _SECRET_HEADERS: Final = ("key", "access_token")
@@ -161,7 +165,7 @@ class ServiceConnector:
             forwarded on gateway calls, never on mesh calls; by default the incoming
             request's.
         trace_headers: Headers forwarded on every call (by default the incoming request's
-            ``traceparent`` and ``tracestate``).
+            ``traceparent``, ``tracestate`` and its request id as ``x-request-id``).
         timeout: Timeout of the clients built by :meth:`client` and :meth:`async_client`.
         retries: How many times those clients retry a connection that could not be made
             (httpx transport retries: only failed connects are retried, never a sent request).
@@ -507,6 +511,7 @@ def _incoming_trace_headers(request: RequestContext) -> dict[str, str]:
     tracestate = request.tracestate
     if tracestate:
         headers["tracestate"] = tracestate
+    headers["x-request-id"] = request.request_id
     return headers
 
 

@@ -19,6 +19,8 @@ Where handlers find it:
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import parse_qs
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from soajs.header_policy import HeaderGuard
 
 __all__ = [
+    "MAX_REQUEST_ID_LENGTH",
     "REQUEST_KEY",
     "WSGI_CONTEXT_KEY",
     "RequestContext",
@@ -53,6 +56,16 @@ _TRACEPARENT: Final = b"traceparent"
 _TRACESTATE: Final = b"tracestate"
 _ACCESS_TOKEN: Final = b"access_token"
 _AUTHORIZATION: Final = b"authorization"
+_X_REQUEST_ID: Final = b"x-request-id"
+
+MAX_REQUEST_ID_LENGTH: Final = 128
+"""The longest incoming ``x-request-id`` kept; a longer one is replaced by a generated id."""
+
+# A request id is logged and forwarded as a header: word characters and a few separators only,
+# so it can carry no control character, blank or quote into a log line or a header.
+_REQUEST_ID = re.compile(rf"[A-Za-z0-9._:@/+=-]{{1,{MAX_REQUEST_ID_LENGTH}}}")
+# W3C trace context: version "-" 32 lowercase hex trace id (not all zeros) "-" parent id "-" flags.
+_TRACE_ID = re.compile(r"[0-9a-f]{2}-(?!0{32})([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 # request_var's own getter, bound once: a name bound by an import is called through a fresh
 # bound method each time (CPython skips LOAD_METHOD for it). It acts on the calling context.
@@ -96,9 +109,11 @@ class RequestContext:
         "_peer",
         "_query",
         "_raw",
+        "_request_id",
         "_traceparent",
         "_tracestate",
         "_trusted",
+        "_x_request_id",
     )
     _headers: list[tuple[bytes, bytes]] | None
     _query: bytes
@@ -112,6 +127,8 @@ class RequestContext:
     _authorization: str | None
     _traceparent: str | None
     _tracestate: str | None
+    _x_request_id: str | None
+    _request_id: str | None
     _peer: str | None
     _trusted: bool
     _max_size: int
@@ -129,6 +146,7 @@ class RequestContext:
         authorization: str | None = None,
         traceparent: str | None = None,
         tracestate: str | None = None,
+        x_request_id: str | None = None,
         peer: str | None = None,
         trusted: bool = True,
         max_size: int = DEFAULT_MAX_SIZE,
@@ -139,6 +157,8 @@ class RequestContext:
         self._authorization = authorization
         self._traceparent = traceparent
         self._tracestate = tracestate
+        self._x_request_id = x_request_id
+        self._request_id = None
         self._peer = peer
         self._trusted = trusted
         self._max_size = max_size
@@ -156,6 +176,7 @@ class RequestContext:
         self._guard = guard
         self._captured = False
         self._context = _UNRESOLVED
+        self._request_id = None
         return self
 
     @classmethod
@@ -171,6 +192,7 @@ class RequestContext:
         self._guard = guard
         self._captured = False
         self._context = _UNRESOLVED
+        self._request_id = None
         return self
 
     def __repr__(self) -> str:
@@ -252,6 +274,26 @@ class RequestContext:
         return self._tracestate
 
     @property
+    def x_request_id(self) -> str | None:
+        """The incoming ``x-request-id`` header as received, or ``None``."""
+        if not self._captured:
+            self._capture()
+        return self._x_request_id
+
+    @property
+    def request_id(self) -> str:
+        """The id that names this request in logs and on the calls it makes.
+
+        The trace id of a valid W3C ``traceparent`` (32 hex digits), else a well-formed incoming
+        ``x-request-id`` (at most :data:`MAX_REQUEST_ID_LENGTH` characters among letters,
+        digits and ``._:@/+=-``), else a random UUID4 in hex, made once per request.
+        """
+        request_id = self._request_id
+        if request_id is None:
+            request_id = self._request_id = _request_id_of(self.traceparent, self.x_request_id)
+        return request_id
+
+    @property
     def context(self) -> ContextData | None:
         """The parsed header; ``None`` when it is absent, untrusted or invalid (see
         :attr:`error`)."""
@@ -323,6 +365,7 @@ class RequestContext:
 
     def _capture_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
         self._traceparent = self._tracestate = self._authorization = header_token = raw = None
+        self._x_request_id = None
         duplicates = 0
         for name, value in headers:
             if name == _INJECT_HEADER:
@@ -340,6 +383,8 @@ class RequestContext:
                 header_token = value.decode("latin-1")
             elif name == _AUTHORIZATION:
                 self._authorization = value.decode("latin-1")
+            elif name == _X_REQUEST_ID:
+                self._x_request_id = value.decode("latin-1")
         self._raw = raw
         self._duplicates = duplicates
         self._access_token = query_access_token(self._query) or header_token
@@ -357,6 +402,7 @@ class RequestContext:
         self._authorization = get("HTTP_AUTHORIZATION")
         self._traceparent = get("HTTP_TRACEPARENT")
         self._tracestate = get("HTTP_TRACESTATE")
+        self._x_request_id = get("HTTP_X_REQUEST_ID")
         self._peer = get("REMOTE_ADDR") or None
 
 
@@ -374,6 +420,16 @@ def current_context() -> ContextData | None:
     if context is _UNRESOLVED:
         return request._resolve()
     return context
+
+
+def _request_id_of(traceparent: str | None, x_request_id: str | None) -> str:
+    if traceparent:
+        trace = _TRACE_ID.fullmatch(traceparent.strip())
+        if trace is not None:
+            return trace.group(1)
+    if x_request_id and _REQUEST_ID.fullmatch(x_request_id):
+        return x_request_id
+    return uuid.uuid4().hex
 
 
 def query_access_token(query: bytes | str) -> str | None:

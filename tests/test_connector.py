@@ -370,6 +370,8 @@ class TestCurrentRequest:
             "access_token": "tok-1",
             "traceparent": TRACEPARENT,
             "tracestate": TRACESTATE,
+            # The request's id: traceparent's trace id, forwarded for callees that log it.
+            "x-request-id": TRACEPARENT.split("-")[1],
         }
 
     def test_authorization_from_the_request(self) -> None:
@@ -383,6 +385,7 @@ class TestCurrentRequest:
         assert connector.connect("urac").headers == {
             "key": E_KEY,
             "Authorization": "Bearer user-jwt",
+            "x-request-id": captured.request_id,
         }
         mesh = connector.connect("hello", "1")
         assert mesh.mesh
@@ -402,12 +405,13 @@ class TestCurrentRequest:
 
     def test_explicit_context_keeps_the_request_token(self) -> None:
         """The seed form ``ServiceConnector(context)`` still forwards the request's token."""
-        with serving(RequestContext(access_token="tok-3", tracestate=TRACESTATE)):
+        with serving(RequestContext(access_token="tok-3", tracestate=TRACESTATE)) as captured:
             connector = ServiceConnector(context_with(gateway()))
         assert connector.connect("urac").headers == {
             "key": E_KEY,
             "access_token": "tok-3",
             "tracestate": TRACESTATE,
+            "x-request-id": captured.request_id,
         }
 
     def test_captured_when_created(self) -> None:

@@ -247,6 +247,9 @@ class TestDjangoExample:
             "environment": "dev",
         }
         assert refused.status_code == 403
+        # The request filter from settings.LOGGING names the request's tenant and user.
+        log = (tmp_path / "orders.log").read_text(errors="replace")
+        assert re.search(r"\[[\w.:@/+=-]+ tenant=TTEN user=zoe\] GET /echo for tenant TTEN", log)
 
 
 def readme_block(language: str, containing: str) -> str:

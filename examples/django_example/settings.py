@@ -29,8 +29,17 @@ TIME_ZONE = "UTC"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every line logged while a request is served names its request, tenant and user.
+    "filters": {"soajs": {"()": "soajs.log.SoajsRequestFilter", "service": "orders"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(name)s [%(soajs_request_id)s tenant=%(soajs_tenant)s "
+            "user=%(soajs_user)s] %(message)s"
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["soajs"]}
+    },
     "loggers": {
         "examples": {"handlers": ["console"], "level": "INFO"},
         "soajs": {"handlers": ["console"], "level": "INFO"},
