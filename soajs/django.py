@@ -35,7 +35,7 @@ import atexit
 import functools
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings as django_settings
@@ -45,7 +45,7 @@ from django.urls import path
 from soajs.container import FromContainer, ServiceLifecycle, SoajsContainer, trusts_header
 from soajs.current import current_request, request_var
 from soajs.errors import RegistryNotLoaded
-from soajs.guards import ANY_USER, UserGuard
+from soajs.guards import ANY_USER, UserGuard, guard_view
 from soajs.header_policy import HeaderGuard, Rejection
 from soajs.heartbeat import HEARTBEAT_PATH, heartbeat_reply, is_heartbeat
 from soajs.readiness import NOT_LOADED, readiness_of
@@ -320,21 +320,7 @@ def _refusal(guard: UserGuard) -> HttpResponse | None:
 
 def _guard_view(guard: UserGuard, view: _View) -> _View:
     """``view``, answering the guard's refusal instead of running (sync or async views)."""
-    if iscoroutinefunction(view):
-
-        @functools.wraps(view)
-        async def guarded_async(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            refused = _refusal(guard)
-            return refused if refused is not None else await view(request, *args, **kwargs)
-
-        return cast("_View", guarded_async)
-
-    @functools.wraps(view)
-    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        refused = _refusal(guard)
-        return refused if refused is not None else view(request, *args, **kwargs)
-
-    return cast("_View", guarded)
+    return guard_view(view, functools.partial(_refusal, guard), is_async=iscoroutinefunction(view))
 
 
 def require_user(view: _View) -> _View:

@@ -39,14 +39,14 @@ import atexit
 import functools
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, Response, current_app, has_request_context, request
 
 from soajs.container import ContainerWSGIMiddleware, ServiceLifecycle, SoajsContainer
 from soajs.current import current_request
 from soajs.errors import RegistryNotLoaded
-from soajs.guards import ANY_USER, UserGuard
+from soajs.guards import ANY_USER, UserGuard, guard_view
 from soajs.header_policy import Rejection
 from soajs.readiness import NOT_LOADED
 from soajs.request import REQUEST_KEY, RequestContext
@@ -149,21 +149,9 @@ def _refusal(guard: UserGuard) -> Response | None:
 
 def _guard_view(guard: UserGuard, view: _View) -> _View:
     """``view``, answering the guard's refusal instead of running (sync or async views)."""
-    if inspect.iscoroutinefunction(view):
-
-        @functools.wraps(view)
-        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
-            refused = _refusal(guard)
-            return refused if refused is not None else await view(*args, **kwargs)
-
-        return cast("_View", guarded_async)
-
-    @functools.wraps(view)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        refused = _refusal(guard)
-        return refused if refused is not None else view(*args, **kwargs)
-
-    return cast("_View", guarded)
+    return guard_view(
+        view, functools.partial(_refusal, guard), is_async=inspect.iscoroutinefunction(view)
+    )
 
 
 def require_user(view: _View) -> _View:

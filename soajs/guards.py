@@ -17,8 +17,10 @@ user in with ``container.context.override(providers.Object(context))``.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from soajs.header_policy import NO_HEADER, NO_USER, NOT_IN_GROUPS, Rejection, context_or_rejection
 
@@ -26,7 +28,9 @@ if TYPE_CHECKING:
     from soajs.models.context import ContextData, Urac
     from soajs.request import RequestContext
 
-__all__ = ["ANY_USER", "UserGuard", "require_groups", "require_user"]
+__all__ = ["ANY_USER", "UserGuard", "guard_view", "require_groups", "require_user"]
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +108,26 @@ def require_groups(
     ``None`` when the user is in one of them (in every one with ``all``).
     """
     return UserGuard.for_groups(groups, all=all).check(context)
+
+
+def guard_view(view: View, refusal: Callable[[], object | None], *, is_async: bool) -> View:
+    """``view``, answering ``refusal()`` instead of running it when that gives a response.
+
+    The view decorators of :mod:`soajs.flask` and :mod:`soajs.django` are this with their own
+    refusal (the guard's rejection as their framework's response) and coroutine test.
+    """
+    if is_async:
+
+        @functools.wraps(view)
+        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+            refused = refusal()
+            return refused if refused is not None else await view(*args, **kwargs)
+
+        return cast("View", guarded_async)
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        refused = refusal()
+        return refused if refused is not None else view(*args, **kwargs)
+
+    return cast("View", guarded)
