@@ -27,7 +27,7 @@ from soajs.guards import UserGuard, require_groups, require_user
 from soajs.header_policy import NO_HEADER, NO_USER, NOT_IN_GROUPS, Rejection
 from soajs.inject import parse_inject_header
 from soajs.models.context import Urac
-from soajs.testing import FakeRegistryManager, build_inject_header
+from soajs.testing import build_inject_header
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers the httpx2 package for its TestClient; httpx works the same here.
@@ -145,13 +145,9 @@ def header_of(raw: bytes | str | None) -> dict[str, str]:
 
 
 @pytest.fixture
-def container() -> Iterator[SoajsContainer]:
-    container = SoajsContainer()
-    container.registry.override(FakeRegistryManager())
-    try:
-        yield container
-    finally:
-        container.reset_override()
+def container(soajs_container: SoajsContainer) -> SoajsContainer:
+    """The plugin's container over a fake registry (stopped and reset after the test)."""
+    return soajs_container
 
 
 @pytest.fixture(params=["fastapi", "flask", "django", "django-async"])

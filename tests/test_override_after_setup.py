@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 
 import pytest
 from django.http import HttpRequest, HttpResponse
@@ -42,13 +41,9 @@ def clean_environment(no_soajs_env: None) -> None:
 
 
 @pytest.fixture
-def container() -> Iterator[SoajsContainer]:
-    container = SoajsContainer()
-    container.registry.override(FakeRegistryManager())
-    try:
-        yield container
-    finally:
-        container.reset_override()
+def container(soajs_container: SoajsContainer) -> SoajsContainer:
+    """The plugin's container over a fake registry (stopped and reset after the test)."""
+    return soajs_container
 
 
 def override_after_setup(container: SoajsContainer) -> FakeRegistryManager:
