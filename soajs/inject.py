@@ -2,22 +2,36 @@
 
 The gateway writes the header with ``JSON.stringify`` and Node sends header strings as Latin-1,
 so bytes are decoded as Latin-1 (never UTF-8: a tenant named ``é`` arrives as the single byte
-``0xE9``). The text is parsed and validated in one pass by pydantic-core; the validator is built
-once, when :mod:`soajs.models.context` is imported.
+``0xE9``).
+
+Two paths give the same context or the same error. The short one, for ASCII headers with the
+gateway's top-level keys: one msgspec pass splits the header into its sections
+(:mod:`soajs.models.sections`), pydantic-core validates ``tenant``, ``key`` and ``application``,
+and the other sections are validated on first read. Anything it cannot vouch for (non-ASCII
+bytes, an unknown top-level key, JSON it refuses, a required section that does not validate,
+nesting or numbers beyond pydantic-core's limits) takes the whole path: the header parsed and
+validated in one pydantic-core pass, whose errors are the ones reported.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from functools import lru_cache
 from typing import Any, Final
-from urllib.parse import unquote_to_bytes
 
+from msgspec import DecodeError
 from pydantic import ValidationError
 from pydantic_core import from_json
 
 from soajs.errors import InjectHeaderError
-from soajs.models.context import ContextData, attach_received_header
+from soajs.models.context import (
+    ContextData,
+    attach_received_header,
+    context_from_sections,
+    decode_user_names,
+)
+from soajs.models.sections import split_sections
 from soajs.validation import describe_validation_error
 
 __all__ = ["DEFAULT_MAX_SIZE", "HEADER_NAME", "parse_inject_header"]
@@ -31,11 +45,12 @@ DEFAULT_MAX_SIZE: Final = 65536
 _validate_json = ContextData.__pydantic_validator__.validate_json
 _NOT_AN_OBJECT: Final = frozenset({"model_type", "model_attributes_type", "dict_type"})
 _MAX_REPORTED_ERRORS: Final = 3
-_CACHED_NAME_SIZE: Final = 128
+# pydantic-core refuses JSON nested over 200 levels; fewer brackets than this cannot nest so deep.
+_MAX_SHORT_PATH_BRACKETS: Final = 190
+# Python's default int digit limit (sys.get_int_max_str_digits), which pydantic-core reads by.
+_DEFAULT_DIGIT_LIMIT: Final = 4300
 # What soajs core needs for a context (mw/service/index.js): tenant, key, application.package.
 _CONTEXT_KEYS: Final = ("tenant", "key", "application")
-# decodeURIComponent throws (and soajs core keeps the name as sent) on any broken escape.
-_BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE) -> ContextData:
@@ -59,12 +74,19 @@ def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE)
             that are not objects). Messages never quote the header, which carries keys.
     """
     if type(value) is bytes:
-        # What servers hand over: validated as it is when ASCII (pydantic-core reads UTF-8, which
-        # ASCII is); Latin-1 bytes beyond ASCII are decoded first, every byte being a character.
+        # What servers hand over. ASCII bytes (every header a gateway sends without a non-ASCII
+        # name) take the short path; Latin-1 bytes beyond ASCII are decoded first, every byte
+        # being a character.
         if len(value) > max_size:
             raise _too_large(len(value), max_size)
         raw = value
-        source: bytes | str = value if value.isascii() else value.decode("latin-1")
+        if value.isascii():
+            context = _split_and_validate(value)
+            if context is not None:
+                return context
+            source: bytes | str = value
+        else:
+            source = value.decode("latin-1")
     else:
         if isinstance(value, str | bytes | bytearray | memoryview) and len(value) > max_size:
             raise _too_large(len(value), max_size)
@@ -75,6 +97,44 @@ def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE)
                 code="malformed",
             )
         raw = source.encode("latin-1")
+        if source.isascii():
+            context = _split_and_validate(raw)
+            if context is not None:
+                return context
+    return _validate_whole(source, raw)
+
+
+def _split_and_validate(raw: bytes) -> ContextData | None:
+    """The short path: one msgspec pass, then ``tenant``, ``key`` and ``application``.
+
+    ``None`` sends the header down the whole validation (:func:`_validate_whole`), which gives
+    the same context or the exact error: for anything but JSON as ``JSON.parse`` reads it, a
+    top-level key no model declares, or a required section that does not validate.
+    """
+    if raw.count(b"{") + raw.count(b"[") > _MAX_SHORT_PATH_BRACKETS:
+        # Too many to rule out nesting deeper than pydantic-core reads (the whole validation
+        # refuses it), which a section validated later would otherwise raise on first read.
+        return None
+    # pydantic-core refuses a number longer than Python's int digit limit; only a header at
+    # least that long can hold one.
+    digits = min(sys.get_int_max_str_digits() or _DEFAULT_DIGIT_LIMIT, _DEFAULT_DIGIT_LIMIT)
+    if len(raw) > digits and _digit_run(digits).search(raw) is not None:
+        return None
+    try:
+        sections = split_sections(raw)
+    except (DecodeError, RecursionError):
+        return None
+    return context_from_sections(sections, raw)
+
+
+@lru_cache(maxsize=4)
+def _digit_run(limit: int) -> re.Pattern[bytes]:
+    """A run of more than ``limit`` digits."""
+    return re.compile(rb"[0-9]{%d}" % (limit + 1))
+
+
+def _validate_whole(source: bytes | str, raw: bytes) -> ContextData:
+    """Validate the whole header in one pydantic-core pass, or raise the error it gives."""
     try:
         context: ContextData = _validate_json(source)
     except ValidationError as exc:
@@ -87,14 +147,8 @@ def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE)
         _refuse_nan(source)
     urac = context.urac
     if urac is not None:
-        # Checked here rather than in a validator, which every header would run; few names
-        # need it. Stored past pydantic's __setattr__: a plain, non-frozen field, nothing to
-        # validate or freeze, so the model cannot tell the difference.
-        fields = urac.__dict__
-        if "%" in urac.first_name:
-            fields["first_name"] = _percent_decode(urac.first_name)
-        if "%" in urac.last_name:
-            fields["last_name"] = _percent_decode(urac.last_name)
+        # Checked here rather than in a validator, which every header would run.
+        decode_user_names(urac)
     attach_received_header(context, raw)
     return context
 
@@ -104,26 +158,6 @@ def _too_large(size: int, max_size: int) -> InjectHeaderError:
         f"the soajsinjectobj header is {size} bytes, more than the {max_size} allowed",
         code="too_large",
     )
-
-
-def _percent_decode(value: str) -> str:
-    """Undo ``encodeURIComponent`` like soajs core; a malformed escape keeps the text as sent."""
-    # The same user's name comes back on every request: short names are decoded once.
-    if len(value) <= _CACHED_NAME_SIZE:
-        return _percent_decode_cached(value)
-    return _percent_decode_uncached(value)
-
-
-def _percent_decode_uncached(value: str) -> str:
-    if _BROKEN_ESCAPE.search(value):
-        return value
-    try:
-        return unquote_to_bytes(value).decode("utf-8")
-    except UnicodeDecodeError:
-        return value
-
-
-_percent_decode_cached = lru_cache(maxsize=1024)(_percent_decode_uncached)
 
 
 def _as_text(value: object) -> str:

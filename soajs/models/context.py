@@ -21,10 +21,14 @@ a parsed context has the SOAJS paths Node services and the seed's models use:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Final, Self
+from urllib.parse import unquote_to_bytes
 
+from msgspec.structs import astuple
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -36,10 +40,14 @@ from pydantic import (
     StrictInt,
     StrictStr,
     StringConstraints,
+    ValidationError,
+    create_model,
+    model_serializer,
 )
 from pydantic_core import CoreSchema, core_schema
 
 from soajs.models.registry import WireModel
+from soajs.models.sections import SECTION_NAMES, UNSET, HeaderSections, PendingSections
 
 if TYPE_CHECKING:
     from soajs.urac import UracDriver
@@ -62,13 +70,23 @@ __all__ = [
     "UracTenant",
     "attach_raw_header",
     "attach_received_header",
+    "context_from_sections",
+    "decode_user_names",
     "link_tenant",
 ]
 
 _RAW_HEADER = "raw_header"
 _TENANT_LINKS: Final = "soajs_links"
+_PENDING: Final = "soajs_pending"
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 """Store a model's private storage (the slot's own setter: no attribute lookup)."""
+_get_private = BaseModel.__dict__["__pydantic_private__"].__get__
+_set_fields = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_CACHED_NAME_SIZE: Final = 128
+# decodeURIComponent throws (and soajs core keeps the name as sent) on any broken escape.
+_BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,8 +288,11 @@ class Tenant(_WireModel):
                 "this Tenant is not part of a ContextData: read the key and application from "
                 "the context (context.key, context.application)"
             )
-        found: tuple[Key, Application, Package] = links
-        return found
+        key, application, package = links
+        if type(package) is PendingSections:
+            # The context's package is validated on first read (see ContextData).
+            package = _read_package(package)
+        return key, application, package
 
 
 class Geo(_WireModel):
@@ -375,6 +396,11 @@ class ContextData(_WireModel):
 
     Build it with :func:`soajs.inject.parse_inject_header`, which also records
     :attr:`raw_header`, the header text exactly as received, for verbatim forwarding.
+
+    A parsed context validates ``tenant``, ``key`` and ``application`` at once and each other
+    section on its first read, then keeps it; equality, ``repr()``, copies, pickles and
+    serialization read every section first, so none of them can tell. (Two threads reading a
+    section first at the same moment may each validate it: they get equal values.)
     """
 
     # Frozen: context.tenant.key and .application are these same objects, linked at parse time.
@@ -416,6 +442,52 @@ class ContextData(_WireModel):
         context = super().model_validate_json(json_data, *args, **kwargs)
         link_tenant(context)
         return context
+
+    if not TYPE_CHECKING:
+        # Hidden from type checkers, as pydantic's own: they would accept any attribute name.
+
+        def __getattr__(self, name: str) -> Any:
+            """Validate a section of a parsed header on its first read, then keep it."""
+            pending = _pending_of(self)
+            if pending is not None and name in _LAZY_SECTIONS:
+                value = _read_section(pending, name)
+                self.__dict__[name] = value
+                return value
+            return super().__getattr__(name)
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: Callable[[Self], Any]) -> Any:
+        """Serialize every section, including those not read yet."""
+        _materialize(self)
+        return handler(self)
+
+    def __eq__(self, other: object) -> bool:
+        _materialize(self)
+        if isinstance(other, ContextData):
+            _materialize(other)
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        _materialize(self)
+        return super().__repr_args__()
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
+        _materialize(self)
+        return super().__iter__()
+
+    def __copy__(self) -> Self:
+        _materialize(self)
+        return super().__copy__()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        _materialize(self)
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        _materialize(self)
+        return super().__getstate__()
 
     @property
     def services_config(self) -> dict[str, Any]:
@@ -485,3 +557,160 @@ def attach_received_header(context: ContextData, raw: bytes) -> None:
     _set_private(
         fields["tenant"], {_TENANT_LINKS: (fields["key"], fields["application"], fields["package"])}
     )
+
+
+# The sections a parsed header validates on first read; tenant, key and application (what
+# decides whether there is a context at all) are validated by the parse itself.
+_LAZY_SECTIONS: Final = frozenset(SECTION_NAMES) - {"tenant", "key", "application"}
+_validate_tenant = Tenant.__pydantic_validator__.validate_json
+_validate_key = Key.__pydantic_validator__.validate_json
+_validate_application = Application.__pydantic_validator__.validate_json
+
+
+def _section_reader(name: str) -> Callable[[bytes], Any]:
+    """Validate section ``name`` exactly as :class:`ContextData` validates its field."""
+    field = ContextData.model_fields[name]
+    definition: dict[str, Any] = {name: (field.annotation, field)}
+    section: type[BaseModel] = create_model(
+        f"_{name.capitalize()}Section", __base__=_WireModel, **definition
+    )
+    validate = section.__pydantic_validator__.validate_json
+    prefix = b'{"' + name.encode() + b'":'
+
+    def read(raw: bytes) -> Any:
+        return validate(prefix + raw + b"}").__dict__[name]
+
+    return read
+
+
+_SECTION_READERS: Final = {name: _section_reader(name) for name in sorted(_LAZY_SECTIONS)}
+
+
+_new_context = object.__new__
+
+
+def _read_section(pending: PendingSections, name: str) -> Any:
+    """The value of lazy section ``name``: validated from the header, or the field's default."""
+    if name == "package":
+        return _read_package(pending)
+    raw = getattr(pending.sections, name)
+    if raw is UNSET:
+        return ContextData.model_fields[name].get_default(call_default_factory=True)
+    value = _SECTION_READERS[name](bytes(raw))
+    if name == "urac" and value is not None:
+        decode_user_names(value)
+    return value
+
+
+def _read_package(pending: PendingSections) -> Package:
+    """The header's package, validated once and shared by the context and its tenant."""
+    package: Package | None = pending.package
+    if package is None:
+        raw = pending.sections.package
+        package = Package() if raw is UNSET else _SECTION_READERS["package"](bytes(raw))
+        pending.package = package
+    return package
+
+
+def _pending_of(context: ContextData) -> PendingSections | None:
+    """The sections of ``context`` still to validate, if it has any."""
+    try:
+        private = _get_private(context, ContextData)
+    except AttributeError:  # while pickle or copy restore it
+        return None
+    if private is None:
+        return None
+    pending: PendingSections | None = private.get(_PENDING)
+    return pending
+
+
+def _materialize(context: ContextData) -> None:
+    """Validate every section not read yet, making ``context`` an ordinary model again.
+
+    Whole-model operations (equality, ``repr``, copies, pickles, serialization) call it first,
+    so they see what a context validated in one pass would show.
+    """
+    pending = _pending_of(context)
+    if pending is None:
+        return
+    fields = context.__dict__
+    for name in _LAZY_SECTIONS.difference(fields):
+        fields[name] = _read_section(pending, name)
+    _set_fields(context, {name: fields[name] for name in SECTION_NAMES})
+    private = context.__pydantic_private__
+    if private is not None:
+        private.pop(_PENDING, None)
+    link_tenant(context)
+
+
+def context_from_sections(sections: HeaderSections, raw: bytes) -> ContextData | None:
+    """A context over a header's sections, which validates all but three on first read.
+
+    ``tenant``, ``key`` and ``application`` are validated here: they decide whether the header
+    gives a context. The result reads, compares, copies and serializes like a context validated
+    in one pass.
+
+    Args:
+        sections: The header split by :func:`soajs.models.sections.split_sections`.
+        raw: The received bytes, kept for :attr:`ContextData.raw_header`.
+
+    Returns:
+        The context, or ``None`` when one of the three is missing or does not validate: the
+        caller then validates the whole header, for the error it would give.
+    """
+    tenant_raw, key_raw, application_raw = sections.tenant, sections.key, sections.application
+    if tenant_raw is UNSET or key_raw is UNSET or application_raw is UNSET:
+        return None
+    try:
+        tenant: Tenant = _validate_tenant(bytes(tenant_raw))
+        key: Key = _validate_key(bytes(key_raw))
+        application: Application = _validate_application(bytes(application_raw))
+    except ValidationError:
+        return None
+    pending = PendingSections(sections)
+    context = _new_context(ContextData)
+    _set_fields(context, {"tenant": tenant, "key": key, "application": application})
+    _set_fields_set(
+        context,
+        {
+            name
+            for name, value in zip(SECTION_NAMES, astuple(sections), strict=True)
+            if value is not UNSET
+        },
+    )
+    _set_extra(context, {})
+    _set_private(context, {_RAW_HEADER: raw, _PENDING: pending})
+    _set_private(tenant, {_TENANT_LINKS: (key, application, pending)})
+    return context
+
+
+def decode_user_names(urac: Urac) -> None:
+    """Percent-decode ``urac.first_name``/``last_name`` as soajs core does (in place).
+
+    Stored past pydantic's ``__setattr__``: plain, non-frozen fields, nothing to validate.
+    """
+    fields = urac.__dict__
+    if "%" in urac.first_name:
+        fields["first_name"] = _percent_decode(urac.first_name)
+    if "%" in urac.last_name:
+        fields["last_name"] = _percent_decode(urac.last_name)
+
+
+def _percent_decode(value: str) -> str:
+    """Undo ``encodeURIComponent`` like soajs core; a malformed escape keeps the text as sent."""
+    # The same user's name comes back on every request: short names are decoded once.
+    if len(value) <= _CACHED_NAME_SIZE:
+        return _percent_decode_cached(value)
+    return _percent_decode_uncached(value)
+
+
+def _percent_decode_uncached(value: str) -> str:
+    if _BROKEN_ESCAPE.search(value):
+        return value
+    try:
+        return unquote_to_bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
+_percent_decode_cached = lru_cache(maxsize=1024)(_percent_decode_uncached)

@@ -1,0 +1,59 @@
+"""The ``soajsinjectobj`` header split into its top-level sections, each kept as JSON text.
+
+One msgspec pass checks the whole header's JSON (no ``NaN``/``Infinity``, as Node's
+``JSON.parse``; a repeated key: the last wins, as in ``JSON.parse``) and slices it into its
+sections without building them. :mod:`soajs.models.context` validates ``tenant``, ``key`` and
+``application`` at once and the other sections on first read. Neither struct is tracked by the
+garbage collector: they hold bytes, never a reference back to a context.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+__all__ = ["SECTION_NAMES", "UNSET", "HeaderSections", "PendingSections", "split_sections"]
+
+UNSET: Final = msgspec.UNSET
+"""A section the header does not have."""
+
+Section = msgspec.Raw | msgspec.UnsetType
+
+
+class HeaderSections(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    """The header's top-level keys as raw JSON; a key it does not know fails the split."""
+
+    tenant: Section = UNSET
+    key: Section = UNSET
+    application: Section = UNSET
+    package: Section = UNSET
+    device: Section = UNSET
+    geo: Section = UNSET
+    urac: Section = UNSET
+    param: Section = UNSET
+    awareness: Section = UNSET
+
+
+SECTION_NAMES: Final = HeaderSections.__struct_fields__
+"""The top-level keys, in the order of :class:`~soajs.models.context.ContextData`'s fields."""
+
+
+class PendingSections(msgspec.Struct, gc=False):
+    """The sections of one parsed header not validated yet, and its ``package`` once it is.
+
+    The context and its tenant (for ``tenant.application``) share it, so both read the same
+    :class:`~soajs.models.context.Package`.
+    """
+
+    sections: HeaderSections
+    package: Any = None
+
+
+split_sections = msgspec.json.Decoder(HeaderSections).decode
+"""Split header bytes into :class:`HeaderSections`.
+
+Raises:
+    msgspec.DecodeError: not JSON as ``JSON.parse`` reads it, not an object, or a top-level key
+        no context model declares (the caller then takes the full validation path).
+"""
