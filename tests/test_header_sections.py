@@ -187,6 +187,15 @@ class TestAContextNotReadYet:
         context.model_dump()
         assert list(context.__dict__) == list(ContextData.model_fields)
 
+    def test_fields_set_and_exclude_unset_before_any_read(self) -> None:
+        """model_fields_set and exclude_unset, read first, name the keys the header has."""
+        value = RAW_HEADERS["secure-urac-jwt"].encode("latin-1")
+        expected = whole(value)
+        assert unread().model_fields_set == expected.model_fields_set
+        assert unread().model_dump(exclude_unset=True) == expected.model_dump(exclude_unset=True)
+        minimal = b'{"tenant":{"id":"t","code":"C"},"key":{},"application":{"package":"P"}}'
+        assert parse_inject_header(minimal).model_fields_set == {"tenant", "key", "application"}
+
     @pytest.mark.parametrize("first", ["context", "tenant"])
     def test_the_package_is_one_object(self, first: str) -> None:
         """context.package and context.tenant.application read the same Package, either first."""

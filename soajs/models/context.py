@@ -35,13 +35,14 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     OnErrorOmit,
+    PydanticUserError,
     StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
-    create_model,
     model_serializer,
 )
 from pydantic_core import CoreSchema, core_schema
@@ -449,10 +450,16 @@ class ContextData(_WireModel):
         def __getattr__(self, name: str) -> Any:
             """Validate a section of a parsed header on its first read, then keep it."""
             pending = _pending_of(self)
-            if pending is not None and name in _LAZY_SECTIONS:
-                value = _read_section(pending, name)
-                self.__dict__[name] = value
-                return value
+            if pending is not None:
+                if name in _LAZY_SECTIONS:
+                    value = _read_section(pending, name)
+                    self.__dict__[name] = value
+                    return value
+                if name == "__pydantic_fields_set__":
+                    # Left unset by the parse, which most requests never read.
+                    fields_set = _present_sections(pending)
+                    _set_fields_set(self, fields_set)
+                    return fields_set
             return super().__getattr__(name)
 
     @model_serializer(mode="wrap")
@@ -562,6 +569,10 @@ def attach_received_header(context: ContextData, raw: bytes) -> None:
 # The sections a parsed header validates on first read; tenant, key and application (what
 # decides whether there is a context at all) are validated by the parse itself.
 _LAZY_SECTIONS: Final = frozenset(SECTION_NAMES) - {"tenant", "key", "application"}
+_SECTION_CONFIG: Final = ConfigDict(
+    coerce_numbers_to_str=ContextData.model_config.get("coerce_numbers_to_str", False),
+    hide_input_in_errors=True,
+)
 _validate_tenant = Tenant.__pydantic_validator__.validate_json
 _validate_key = Key.__pydantic_validator__.validate_json
 _validate_application = Application.__pydantic_validator__.validate_json
@@ -570,17 +581,15 @@ _validate_application = Application.__pydantic_validator__.validate_json
 def _section_reader(name: str) -> Callable[[bytes], Any]:
     """Validate section ``name`` exactly as :class:`ContextData` validates its field."""
     field = ContextData.model_fields[name]
-    definition: dict[str, Any] = {name: (field.annotation, field)}
-    section: type[BaseModel] = create_model(
-        f"_{name.capitalize()}Section", __base__=_WireModel, **definition
-    )
-    validate = section.__pydantic_validator__.validate_json
-    prefix = b'{"' + name.encode() + b'":'
-
-    def read(raw: bytes) -> Any:
-        return validate(prefix + raw + b"}").__dict__[name]
-
-    return read
+    annotation: Any = Annotated[(field.annotation, *field.metadata)]
+    try:
+        # The context's own rules for what is not a model (a numeric device reads as text).
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation, config=_SECTION_CONFIG)
+    except PydanticUserError:
+        # A model alone: its own configuration is the one the context uses for it.
+        adapter = TypeAdapter(annotation)
+    validate: Callable[[bytes], Any] = adapter.validator.validate_json
+    return validate
 
 
 _SECTION_READERS: Final = {name: _section_reader(name) for name in sorted(_LAZY_SECTIONS)}
@@ -612,6 +621,12 @@ def _read_package(pending: PendingSections) -> Package:
     return package
 
 
+def _present_sections(pending: PendingSections) -> set[str]:
+    """The top-level keys the header has: the context's ``model_fields_set``."""
+    present = zip(SECTION_NAMES, astuple(pending.sections), strict=True)
+    return {name for name, value in present if value is not UNSET}
+
+
 def _pending_of(context: ContextData) -> PendingSections | None:
     """The sections of ``context`` still to validate, if it has any."""
     try:
@@ -633,6 +648,7 @@ def _materialize(context: ContextData) -> None:
     pending = _pending_of(context)
     if pending is None:
         return
+    context.__pydantic_fields_set__  # noqa: B018 - set from the sections while they are here
     fields = context.__dict__
     for name in _LAZY_SECTIONS.difference(fields):
         fields[name] = _read_section(pending, name)
@@ -670,14 +686,7 @@ def context_from_sections(sections: HeaderSections, raw: bytes) -> ContextData |
     pending = PendingSections(sections)
     context = _new_context(ContextData)
     _set_fields(context, {"tenant": tenant, "key": key, "application": application})
-    _set_fields_set(
-        context,
-        {
-            name
-            for name, value in zip(SECTION_NAMES, astuple(sections), strict=True)
-            if value is not UNSET
-        },
-    )
+    # __pydantic_fields_set__ is left unset: __getattr__ computes it when it is first read.
     _set_extra(context, {})
     _set_private(context, {_RAW_HEADER: raw, _PENDING: pending})
     _set_private(tenant, {_TENANT_LINKS: (key, application, pending)})
