@@ -26,6 +26,7 @@ FASTAPI_CONFIGS: dict[str, str] = {
     "not-read": "setup_soajs, handler does not read the context",
     "dependency": "reads via `context: SoajsContext` (the recommended dependency)",
     "current": "reads via `soajs.current_context()`",
+    "floor-dependency": "floor: bare FastAPI, handler takes a trivial `async def` dependency",
     "starlette-context": "peer: starlette-context RawContextMiddleware + `json.loads` plugin",
     "correlation-id": "peer: asgi-correlation-id (X-Request-ID) + `json.loads` in the handler",
 }

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
 from benchmarks.load_apps import CONFIG_VARIABLE, FASTAPI_CONFIGS, HEADER, gc_counters
+
+
+async def constant_tenant() -> str:
+    """The least a dependency can do: what FastAPI's dependency machinery alone costs."""
+    return "TTEN"
 
 
 def create_fastapi_app() -> Any:
@@ -28,6 +33,12 @@ def create_fastapi_app() -> Any:
         @app.get("/hello")
         async def bare() -> dict[str, str]:
             return {"tenant": "TTEN"}
+
+    elif name == "floor-dependency":
+
+        @app.get("/hello")
+        async def floor(tenant: Annotated[str, Depends(constant_tenant)]) -> dict[str, str]:
+            return {"tenant": tenant}
 
     elif name in ("not-read", "dependency", "current"):
         from benchmarks.load_soajs_fastapi import add_routes

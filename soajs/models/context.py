@@ -448,14 +448,10 @@ class ContextData(_WireModel):
         # Hidden from type checkers, as pydantic's own: they would accept any attribute name.
 
         def __getattr__(self, name: str) -> Any:
-            """Validate a section of a parsed header on its first read, then keep it."""
-            pending = _pending_of(self)
-            if pending is not None:
-                if name in _LAZY_SECTIONS:
-                    value = _read_section(pending, name)
-                    self.__dict__[name] = value
-                    return value
-                if name == "__pydantic_fields_set__":
+            """Give a parsed header's ``model_fields_set`` on its first read, then keep it."""
+            if name == "__pydantic_fields_set__":
+                pending = _pending_of(self)
+                if pending is not None:
                     # Left unset by the parse, which most requests never read.
                     fields_set = _present_sections(pending)
                     _set_fields_set(self, fields_set)
@@ -593,6 +589,35 @@ def _section_reader(name: str) -> Callable[[bytes], Any]:
 
 
 _SECTION_READERS: Final = {name: _section_reader(name) for name in sorted(_LAZY_SECTIONS)}
+
+
+class _LazySection:
+    """A section of a parsed header, validated on its first read and then kept.
+
+    A non-data descriptor on :class:`ContextData`: once the value is in the instance's
+    ``__dict__`` (always, for a context validated in one pass) the descriptor is never called.
+    """
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __get__(self, context: ContextData | None, owner: type | None = None) -> Any:
+        if context is None:
+            return self
+        name = self._name
+        private = context.__pydantic_private__
+        pending = None if private is None else private.get(_PENDING)
+        if pending is None:
+            raise AttributeError(f"{type(context).__name__!r} object has no attribute {name!r}")
+        value = _read_section(pending, name)
+        context.__dict__[name] = value
+        return value
+
+
+for _name in _LAZY_SECTIONS:
+    setattr(ContextData, _name, _LazySection(_name))
 
 
 _new_context = object.__new__
