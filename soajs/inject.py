@@ -6,11 +6,12 @@ so bytes are decoded as Latin-1 (never UTF-8: a tenant named ``é`` arrives as t
 
 Two paths give the same context or the same error. The short one, for ASCII headers with the
 gateway's top-level keys: one msgspec pass splits the header into its sections
-(:mod:`soajs.models.sections`), pydantic-core validates ``tenant``, ``key`` and ``application``,
-and the other sections are validated on first read. Anything it cannot vouch for (non-ASCII
-bytes, an unknown top-level key, JSON it refuses, a required section that does not validate,
-nesting or numbers beyond pydantic-core's limits) takes the whole path: the header parsed and
-validated in one pydantic-core pass, whose errors are the ones reported.
+(:mod:`soajs.models.sections`), pydantic-core validates ``tenant`` and ``application`` (and
+``key`` must be an object), and the other sections are validated on first read. Anything it
+cannot vouch for (non-ASCII bytes, an unknown top-level key, JSON it refuses, a required
+section that does not validate, nesting or numbers beyond pydantic-core's limits) takes the
+whole path: the header parsed and validated in one pydantic-core pass, whose errors are the
+ones reported.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE)
 
 
 def _split_and_validate(raw: bytes) -> ContextData | None:
-    """The short path: one msgspec pass, then ``tenant``, ``key`` and ``application``.
+    """The short path: one msgspec pass, then ``tenant``, ``key`` and ``application`` checked.
 
     ``None`` sends the header down the whole validation (:func:`_validate_whole`), which gives
     the same context or the exact error: for anything but JSON as ``JSON.parse`` reads it, a

@@ -183,7 +183,7 @@ class TestAContextNotReadYet:
     def test_captured_headers_take_the_short_path(self, value: bytes) -> None:
         """Every captured header is parsed without validating its lazy sections yet."""
         context = parse_inject_header(value)
-        assert set(context.__dict__) == {"tenant", "key", "application"}
+        assert set(context.__dict__) == {"tenant", "application"}
         context.model_dump()
         assert list(context.__dict__) == list(ContextData.model_fields)
 
@@ -197,14 +197,16 @@ class TestAContextNotReadYet:
         assert parse_inject_header(minimal).model_fields_set == {"tenant", "key", "application"}
 
     @pytest.mark.parametrize("first", ["context", "tenant"])
-    def test_the_package_is_one_object(self, first: str) -> None:
-        """context.package and context.tenant.application read the same Package, either first."""
+    def test_the_key_and_package_are_one_object_each(self, first: str) -> None:
+        """context.key/.package and context.tenant.key/.application read the same objects."""
         context = unread()
         if first == "tenant":
-            acl = context.tenant.application.package_acl
+            key, acl = context.tenant.key, context.tenant.application.package_acl
+            assert key is context.key
             assert acl is context.package.acl
         else:
-            package = context.package
+            key, package = context.key, context.package
+            assert context.tenant.key is key
             assert context.tenant.application.package_acl is package.acl
 
     def test_repr_hides_the_secrets(self) -> None:

@@ -291,8 +291,8 @@ class Tenant(_WireModel):
             )
         key, application, package = links
         if type(package) is PendingSections:
-            # The context's package is validated on first read (see ContextData).
-            package = _read_package(package)
+            # The context's key and package are validated on first read (see ContextData).
+            key, package = _read_key(package), _read_package(package)
         return key, application, package
 
 
@@ -398,8 +398,8 @@ class ContextData(_WireModel):
     Build it with :func:`soajs.inject.parse_inject_header`, which also records
     :attr:`raw_header`, the header text exactly as received, for verbatim forwarding.
 
-    A parsed context validates ``tenant``, ``key`` and ``application`` at once and each other
-    section on its first read, then keeps it; equality, ``repr()``, copies, pickles and
+    A parsed context validates ``tenant`` and ``application`` at once and each other section
+    (``key`` included) on its first read, then keeps it; equality, ``repr()``, copies, pickles and
     serialization read every section first, so none of them can tell. (Two threads reading a
     section first at the same moment may each validate it: they get equal values.)
     """
@@ -562,9 +562,10 @@ def attach_received_header(context: ContextData, raw: bytes) -> None:
     )
 
 
-# The sections a parsed header validates on first read; tenant, key and application (what
-# decides whether there is a context at all) are validated by the parse itself.
-_LAZY_SECTIONS: Final = frozenset(SECTION_NAMES) - {"tenant", "key", "application"}
+# The sections a parsed header validates on first read; tenant and application (with key,
+# which must be an object, what decides whether there is a context at all) are validated by
+# the parse itself.
+_LAZY_SECTIONS: Final = frozenset(SECTION_NAMES) - {"tenant", "application"}
 _SECTION_CONFIG: Final = ConfigDict(
     coerce_numbers_to_str=ContextData.model_config.get("coerce_numbers_to_str", False),
     hide_input_in_errors=True,
@@ -588,7 +589,7 @@ def _section_reader(name: str) -> Callable[[bytes], Any]:
     return validate
 
 
-_SECTION_READERS: Final = {name: _section_reader(name) for name in sorted(_LAZY_SECTIONS)}
+_SECTION_READERS: Final = {name: _section_reader(name) for name in sorted(_LAZY_SECTIONS - {"key"})}
 
 
 class _LazySection:
@@ -627,6 +628,8 @@ def _read_section(pending: PendingSections, name: str) -> Any:
     """The value of lazy section ``name``: validated from the header, or the field's default."""
     if name == "package":
         return _read_package(pending)
+    if name == "key":
+        return _read_key(pending)
     raw = getattr(pending.sections, name)
     if raw is UNSET:
         return ContextData.model_fields[name].get_default(call_default_factory=True)
@@ -634,6 +637,17 @@ def _read_section(pending: PendingSections, name: str) -> Any:
     if name == "urac" and value is not None:
         decode_user_names(value)
     return value
+
+
+def _read_key(pending: PendingSections) -> Key:
+    """The header's key, validated once and shared by the context and its tenant.
+
+    The parse checked it is a JSON object, which :class:`Key` always reads.
+    """
+    key: Key | None = pending.key
+    if key is None:
+        key = pending.key = _validate_key(bytes(pending.sections.key))
+    return key
 
 
 def _read_package(pending: PendingSections) -> Package:
@@ -685,36 +699,38 @@ def _materialize(context: ContextData) -> None:
 
 
 def context_from_sections(sections: HeaderSections, raw: bytes) -> ContextData | None:
-    """A context over a header's sections, which validates all but three on first read.
+    """A context over a header's sections, which validates all but two on first read.
 
-    ``tenant``, ``key`` and ``application`` are validated here: they decide whether the header
-    gives a context. The result reads, compares, copies and serializes like a context validated
-    in one pass.
+    ``tenant`` and ``application`` are validated here, and ``key`` is checked to be a JSON
+    object (any object is a :class:`Key`): they decide whether the header gives a context. The
+    result reads, compares, copies and serializes like a context validated in one pass.
 
     Args:
         sections: The header split by :func:`soajs.models.sections.split_sections`.
         raw: The received bytes, kept for :attr:`ContextData.raw_header`.
 
     Returns:
-        The context, or ``None`` when one of the three is missing or does not validate: the
+        The context, or ``None`` when one of the three is missing or would not validate: the
         caller then validates the whole header, for the error it would give.
     """
     tenant_raw, key_raw, application_raw = sections.tenant, sections.key, sections.application
     if tenant_raw is UNSET or key_raw is UNSET or application_raw is UNSET:
         return None
+    if not bytes(key_raw).startswith(b"{"):
+        # Not an object: the whole validation refuses it. Any object is a Key, read later.
+        return None
     try:
         tenant: Tenant = _validate_tenant(bytes(tenant_raw))
-        key: Key = _validate_key(bytes(key_raw))
         application: Application = _validate_application(bytes(application_raw))
     except ValidationError:
         return None
     pending = PendingSections(sections)
     context = _new_context(ContextData)
-    _set_fields(context, {"tenant": tenant, "key": key, "application": application})
+    _set_fields(context, {"tenant": tenant, "application": application})
     # __pydantic_fields_set__ is left unset: __getattr__ computes it when it is first read.
     _set_extra(context, {})
     _set_private(context, {_RAW_HEADER: raw, _PENDING: pending})
-    _set_private(tenant, {_TENANT_LINKS: (key, application, pending)})
+    _set_private(tenant, {_TENANT_LINKS: (pending, application, pending)})
     return context
 
 

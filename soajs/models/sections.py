@@ -2,7 +2,7 @@
 
 One msgspec pass checks the whole header's JSON (no ``NaN``/``Infinity``, as Node's
 ``JSON.parse``; a repeated key: the last wins, as in ``JSON.parse``) and slices it into its
-sections without building them. :mod:`soajs.models.context` validates ``tenant``, ``key`` and
+sections without building them. :mod:`soajs.models.context` validates ``tenant`` and
 ``application`` at once and the other sections on first read. Neither struct is tracked by the
 garbage collector: they hold bytes, never a reference back to a context.
 """
@@ -40,13 +40,15 @@ SECTION_NAMES: Final = HeaderSections.__struct_fields__
 
 
 class PendingSections(msgspec.Struct, gc=False):
-    """The sections of one parsed header not validated yet, and its ``package`` once it is.
+    """The sections of one parsed header not validated yet, and its ``key`` and ``package``
+    once they are.
 
-    The context and its tenant (for ``tenant.application``) share it, so both read the same
-    :class:`~soajs.models.context.Package`.
+    The context and its tenant (``tenant.key``, ``tenant.application``) share it, so both read
+    the same :class:`~soajs.models.context.Key` and :class:`~soajs.models.context.Package`.
     """
 
     sections: HeaderSections
+    key: Any = None
     package: Any = None
 
 
