@@ -646,7 +646,10 @@ def _read_key(pending: PendingSections) -> Key:
     """
     key: Key | None = pending.key
     if key is None:
-        key = pending.key = _validate_key(bytes(pending.sections.key))
+        raw = pending.sections.key
+        if raw is UNSET:  # never: a header without a key takes the whole validation
+            raise AttributeError("this context has no key")
+        key = pending.key = _validate_key(bytes(raw))
     return key
 
 
