@@ -382,7 +382,7 @@ def run(report: Report, inputs: Inputs, settings: Settings) -> None:
             f"({read_objects / json_objects:.2f}x)",
             "reported",
             None,
-            note="the sections beyond tenant, key and application are validated on first read",
+            note="the sections beyond tenant and application are validated on first read",
         )
     )
     generator = (
