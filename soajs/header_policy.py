@@ -196,7 +196,8 @@ class HeaderGuard:
 
     def _admit(self, request: RequestContext) -> RequestContext | Rejection:
         """Check a request as it arrives (an :attr:`eager` policy): log, then refuse or serve."""
-        self.note_untrusted(request)
+        if not request.trusted:  # the common, trusted case calls nothing more
+            self.note_untrusted(request)
         if self.reject:
             refused = self.check(request)
             if refused is not None:
