@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -94,6 +95,20 @@ def main(argv: list[str] | None = None) -> int:
         "--round-seconds", type=float, default=0.02, help="length of one round (default 0.02)"
     )
     parser.add_argument(
+        "--load-servers",
+        default="fastapi,flask",
+        help="comma-separated servers the load benchmark runs: fastapi,flask (default: both)",
+    )
+    parser.add_argument(
+        "--load-rounds", type=int, default=5, help="rounds per load configuration (default 5)"
+    )
+    parser.add_argument(
+        "--load-round-seconds",
+        type=float,
+        default=3.0,
+        help="seconds of one load round (default 3)",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="run everything once, tiny; numbers mean nothing"
     )
     args = parser.parse_args(argv)
@@ -105,10 +120,22 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     if args.no_e2e:
         names = [name for name in names if name not in END_TO_END]
+    servers = {"fastapi": "FastAPI", "flask": "Flask"}
+    wanted = [name.strip().lower() for name in args.load_servers.split(",") if name.strip()]
+    unknown = sorted(set(wanted) - set(servers))
+    if unknown or not wanted:
+        parser.error(f"--load-servers: expected fastapi and/or flask, got {args.load_servers!r}")
+    load_servers = tuple(label for name, label in servers.items() if name in wanted)
     settings = (
-        Settings.smoke()
+        dataclasses.replace(Settings.smoke(), load_servers=load_servers)
         if args.smoke
-        else Settings(rounds=args.rounds, round_seconds=args.round_seconds)
+        else Settings(
+            rounds=args.rounds,
+            round_seconds=args.round_seconds,
+            load_servers=load_servers,
+            load_rounds=args.load_rounds,
+            load_round_seconds=args.load_round_seconds,
+        )
     )
     start = time.perf_counter()
     report = run_all(names, settings)

@@ -22,6 +22,12 @@ class Settings:
     rounds: int = 41
     round_seconds: float = 0.02
     quick: bool = False
+    load_servers: tuple[str, ...] = ("FastAPI", "Flask")
+    """The servers the load benchmark runs (``--load-servers``)."""
+    load_rounds: int = 5
+    """Rounds per configuration of the load benchmark (``--load-rounds``)."""
+    load_round_seconds: float = 3.0
+    """Seconds of one load round (``--load-round-seconds``; wrk rounds to whole seconds)."""
 
     @classmethod
     def smoke(cls) -> Settings:

@@ -38,13 +38,16 @@ from benchmarks.load_apps import CONFIG_VARIABLE, FASTAPI_CONFIGS, FLASK_CONFIGS
 
 CONNECTIONS = 16
 """Keep-alive connections the load generator holds open."""
-ROUNDS = 5
-ROUND_SECONDS = 3
 WARMUP_SECONDS = 1
 SMOKE_SECONDS = 0.3
 READY_TIMEOUT = 60.0
 """Seconds a server may take to answer its first request."""
 GUNICORN_THREADS = 4
+SERVER_LINES = {
+    "FastAPI": "uvicorn --workers 1 (asyncio loop, h11), handlers `async def`",
+    "Flask": f"gunicorn --workers 1 --worker-class gthread --threads {GUNICORN_THREADS}",
+}
+"""How each server runs, for the report."""
 CONTEXT_COPIES = 200
 """Contexts kept alive at once to count the garbage-collector-tracked objects of one."""
 
@@ -294,6 +297,13 @@ def _table(servers: list[Server]) -> list[str]:
     return lines
 
 
+def _rounds(settings: Settings) -> tuple[int, float]:
+    """Rounds per configuration and seconds per round."""
+    if settings.quick:
+        return 1, SMOKE_SECONDS
+    return settings.load_rounds, settings.load_round_seconds
+
+
 def _measure(
     framework: str,
     servers: list[Server],
@@ -307,7 +317,7 @@ def _measure(
     """
     use_wrk = not settings.quick and shutil.which("wrk") is not None
     load = wrk_load if use_wrk else python_load
-    rounds, seconds = (1, SMOKE_SECONDS) if settings.quick else (ROUNDS, ROUND_SECONDS)
+    rounds, seconds = _rounds(settings)
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         logs: dict[str, Path] = {}
         for server in servers:
@@ -346,16 +356,20 @@ def run(report: Report, inputs: Inputs, settings: Settings) -> None:
     """Load every configuration of both servers; add the table and the GC counts."""
     from soajs.inject import parse_inject_header
 
-    fastapi = [
-        Server("FastAPI", name, label, _free_port()) for name, label in FASTAPI_CONFIGS.items()
-    ]
-    flask = [Server("Flask", name, label, _free_port()) for name, label in FLASK_CONFIGS.items()]
+    configs = {"FastAPI": FASTAPI_CONFIGS, "Flask": FLASK_CONFIGS}
+    servers = {
+        framework: [
+            Server(framework, name, label, _free_port())
+            for name, label in configs[framework].items()
+        ]
+        for framework in settings.load_servers
+    }
     cpus = os.cpu_count()
     load_before = os.getloadavg()
     start = time.perf_counter()
     load_averages: list[float] = []
-    _measure("FastAPI", fastapi, inputs, settings, load_averages)
-    _measure("Flask", flask, inputs, settings, load_averages)
+    for framework, framework_servers in servers.items():
+        _measure(framework, framework_servers, inputs, settings, load_averages)
     elapsed = time.perf_counter() - start
     load_after = os.getloadavg()
 
@@ -390,17 +404,16 @@ def run(report: Report, inputs: Inputs, settings: Settings) -> None:
         if not settings.quick and shutil.which("wrk")
         else f"the Python keep-alive generator, {CONNECTIONS} connections"
     )
-    rounds, seconds = (1, SMOKE_SECONDS) if settings.quick else (ROUNDS, ROUND_SECONDS)
+    rounds, seconds = _rounds(settings)
     section = [
         "### End to end under load",
         "",
-        *_table([*fastapi, *flask]),
+        *_table([server for group in servers.values() for server in group]),
         "",
         f"- load generator: {generator}; {rounds} rounds x {seconds:g} s per configuration, "
         "configurations alternated (forward, backward); ratios are per round against the "
         "bare app of the same round: median [p25-p75]",
-        f"- servers: uvicorn --workers 1 (asyncio loop, h11); gunicorn --workers 1 "
-        f"--worker-class gthread --threads {GUNICORN_THREADS}; handlers `async def` (FastAPI)",
+        f"- servers: {'; '.join(SERVER_LINES[name] for name in settings.load_servers)}",
         "- full GCs: generation-2 collections in the worker during the rounds; tracked "
         "objects: len(gc.get_objects()) in the worker after them",
         f"- machine: {cpus} CPUs shared with other jobs; load average (1 min) "

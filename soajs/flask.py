@@ -128,19 +128,28 @@ def _registry_not_loaded(error: RegistryNotLoaded) -> Response:
 
 def current_context() -> ContextData | None:
     """The SOAJS context of the current Flask request, or ``None``."""
-    if has_request_context():
-        found = request.environ.get(REQUEST_KEY)
-        if isinstance(found, RequestContext):
-            return found.context
+    found = _environ_request()
+    if found is not None:
+        return found.context
     return _current_context()
+
+
+def _environ_request() -> RequestContext | None:
+    """The request context in the current Flask request's environ, or ``None``."""
+    if not has_request_context():
+        return None
+    # Through the request object, not the proxy: each attribute read through Flask's
+    # ``request`` proxy costs ~0.8 µs, ten times the object's own (docs/performance.md).
+    found = request._get_current_object().environ.get(REQUEST_KEY)  # type: ignore[attr-defined]
+    return found if isinstance(found, RequestContext) else None
 
 
 def _refusal(guard: UserGuard) -> Response | None:
     """The gateway-format answer when ``guard`` refuses the current request, else ``None``."""
     extension = current_app.extensions.get(EXTENSION_KEY)
     context = current_context() if extension is None else extension.container.context()
-    found = request.environ.get(REQUEST_KEY)
-    served = found if isinstance(found, RequestContext) else current_request()
+    found = _environ_request()
+    served = found if found is not None else current_request()
     outcome = guard.admit(context, served)
     if isinstance(outcome, Rejection):
         return Response(outcome.body(), status=outcome.status, mimetype="application/json")

@@ -183,22 +183,26 @@ class HeaderGuard:
         The request's path into the app: captured, then checked now only when the policy is
         :attr:`eager` (the ``ignore`` defaults read nothing until someone asks).
         """
-        if self.eager:
-            return self._admit(self.capture_scope(scope))
-        return RequestContext.from_scope(scope, self)
+        request = RequestContext.from_scope(scope, self)
+        return self._admit(request) if self.eager else request
 
     def admit_environ(self, environ: Mapping[str, Any]) -> RequestContext | Rejection:
         """The request of a WSGI environ (or Django's ``request.META``), or why it is refused.
 
         Pass the environ the server gave (see :meth:`admit_scope`).
         """
-        if self.eager:
-            return self._admit(self.capture_environ(environ))
-        return RequestContext.from_environ(environ, self)
+        request = RequestContext.from_environ(environ, self)
+        return self._admit(request) if self.eager else request
 
     def _admit(self, request: RequestContext) -> RequestContext | Rejection:
-        refused = self.check(request)
-        return request if refused is None else refused
+        """Check a request as it arrives (an :attr:`eager` policy): log, then refuse or serve."""
+        if not request.trusted:  # the common, trusted case calls nothing more
+            self.note_untrusted(request)
+        if self.reject:
+            refused = self.check(request)
+            if refused is not None:
+                return refused
+        return request
 
     def is_trusted(self, peer: str | None) -> bool:
         """Tell whether a header from ``peer`` (an IP; ``None`` for a Unix socket) is trusted."""

@@ -398,7 +398,10 @@ class RequestContext:
         # object when either line is the gateway's whole header, so the parser refuses it.
         self._raw = get("HTTP_SOAJSINJECTOBJ")
         self._duplicates = 0
-        self._access_token = query_access_token(get("QUERY_STRING", "")) or get("HTTP_ACCESS_TOKEN")
+        query = get("QUERY_STRING")
+        # An empty query string (most requests) has no token: no call to find none.
+        from_query = query_access_token(query) if query else None
+        self._access_token = from_query or get("HTTP_ACCESS_TOKEN")
         self._authorization = get("HTTP_AUTHORIZATION")
         self._traceparent = get("HTTP_TRACEPARENT")
         self._tracestate = get("HTTP_TRACESTATE")

@@ -54,6 +54,24 @@ class TestBenchmarksSmoke:
             assert "json.loads" in reading.value
         assert "every section read" in read.name
 
+    def test_load_benchmark_runs_only_the_servers_asked_for(self) -> None:
+        """``--load-servers flask`` loads the Flask configurations only, in the rounds asked for."""
+        from benchmarks.load_apps import FLASK_CONFIGS
+
+        settings = Settings(quick=True, load_servers=("Flask",))
+        report = run_all(["load"], settings)
+        (section,) = report.sections
+        assert "| FastAPI" not in section
+        rows = [line for line in section.splitlines() if line.startswith("| Flask")]
+        assert len(rows) == len(FLASK_CONFIGS)
+        assert "uvicorn" not in section
+
+    def test_unknown_load_server_is_a_usage_error(self) -> None:
+        """``--load-servers`` with a name other than fastapi or flask exits with a usage error."""
+        with pytest.raises(SystemExit) as exc:
+            main(["--only", "load", "--load-servers", "django"])
+        assert exc.value.code == 2
+
 
 class _KeepAliveHandler(BaseHTTPRequestHandler):
     """Answers every GET with a small JSON body on a keep-alive connection."""

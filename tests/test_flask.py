@@ -6,16 +6,18 @@ Registration with a real gateway is in test_registration_e2e.py, shared by the t
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from dependency_injector.wiring import Provide, inject
-from flask import Flask, jsonify, request
+from flask import Flask, copy_current_request_context, jsonify, request
 from flask.testing import FlaskClient
 from helpers import tenants_seen_at_once
 from inject_headers import HEADERS
 
+import soajs
 from soajs.connector import ServiceConnector
 from soajs.container import SoajsContainer
 from soajs.flask import EXTENSION_KEY, Soajs, current_context
@@ -23,6 +25,7 @@ from soajs.inject import parse_inject_header
 from soajs.models.context import ContextData
 from soajs.models.service_config import Config
 from soajs.registry.manager import RegistryManager
+from soajs.request import REQUEST_KEY, RequestContext
 from soajs.testing import FakeRegistryManager, build_inject_header
 
 
@@ -107,6 +110,51 @@ class TestContext:
     def test_current_context_outside_a_request(self) -> None:
         """Outside any request current_context() is None."""
         assert current_context() is None
+
+    def test_current_context_in_a_thread_given_the_flask_request(self, app: Flask) -> None:
+        """A thread that Flask's copy_current_request_context runs finds the request's context
+        through the environ, where soajs.current_context() (a ContextVar) has none."""
+        seen: dict[str, str | None] = {}
+
+        def in_thread() -> None:
+            context = current_context()
+            seen["flask"] = context.tenant.code if context is not None else None
+            plain = soajs.current_context()
+            seen["plain"] = plain.tenant.code if plain is not None else None
+
+        @app.get("/thread")
+        def thread_view() -> dict[str, str]:
+            worker = threading.Thread(target=copy_current_request_context(in_thread))
+            worker.start()
+            worker.join()
+            return {}
+
+        header = build_inject_header(tenant_code="THRD").decode()
+        assert (
+            app.test_client().get("/thread", headers={"soajsinjectobj": header}).status_code == 200
+        )
+        assert seen == {"flask": "THRD", "plain": None}
+
+    def test_the_flask_request_environ_wins_over_the_current_request(self, app: Flask) -> None:
+        """Inside a nested Flask request context, current_context() is that request's context,
+        not the one of the request the middleware is serving."""
+        seen: list[str | None] = []
+
+        @app.get("/nested")
+        def nested_view() -> dict[str, str]:
+            inner = RequestContext(build_inject_header(tenant_code="INNR"))
+            with app.test_request_context(environ_overrides={REQUEST_KEY: inner}):
+                context = current_context()
+                seen.append(context.tenant.code if context is not None else None)
+            outer = current_context()
+            seen.append(outer.tenant.code if outer is not None else None)
+            return {}
+
+        header = build_inject_header(tenant_code="OUTR").decode()
+        assert (
+            app.test_client().get("/nested", headers={"soajsinjectobj": header}).status_code == 200
+        )
+        assert seen == ["INNR", "OUTR"]
 
     def test_extension_is_registered(self, app: Flask) -> None:
         """The extension is findable in app.extensions."""

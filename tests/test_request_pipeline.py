@@ -134,6 +134,31 @@ class TestAdmission:
         assert admitted.authorization == "Bearer environ-jwt"
         assert "environ-jwt" not in repr(admitted)
 
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            (None, "from-header"),
+            ("", "from-header"),
+            ("page=2", "from-header"),
+            ("access_token=", "from-header"),
+            ("page=2&access_token=from-query", "from-query"),
+        ],
+    )
+    @pytest.mark.parametrize("trusted_gateways", [[], ["10.0.0.1"]])
+    def test_access_token_from_an_environ_query_then_header(
+        self, query: str | None, expected: str, trusted_gateways: list[str]
+    ) -> None:
+        """A WSGI request's access_token is the query's, else the header's, whether the
+        environ has no QUERY_STRING, an empty one or one without a token, read lazily or
+        eagerly (trusted gateways listed)."""
+        environ = {"REMOTE_ADDR": "10.0.0.1", "HTTP_ACCESS_TOKEN": "from-header"}
+        if query is not None:
+            environ["QUERY_STRING"] = query
+        guard = HeaderGuard(Settings(trusted_gateways=trusted_gateways))
+        admitted = guard.admit_environ(environ)
+        assert isinstance(admitted, RequestContext)
+        assert admitted.access_token == expected
+
     def test_authorization_is_a_constructor_keyword(self) -> None:
         """A RequestContext built in code takes the Authorization value as a keyword."""
         assert RequestContext(authorization="Bearer built").authorization == "Bearer built"
