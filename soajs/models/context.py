@@ -608,8 +608,7 @@ class _LazySection:
         if context is None:
             return self
         name = self._name
-        private = context.__pydantic_private__
-        pending = None if private is None else private.get(_PENDING)
+        pending = _pending_of(context)
         if pending is None:
             raise AttributeError(f"{type(context).__name__!r} object has no attribute {name!r}")
         value = _read_section(pending, name)
