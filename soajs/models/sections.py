@@ -4,7 +4,8 @@ One msgspec pass checks the whole header's JSON (no ``NaN``/``Infinity``, as Nod
 ``JSON.parse``; a repeated key: the last wins, as in ``JSON.parse``) and slices it into its
 sections without building them. :mod:`soajs.models.context` validates ``tenant`` and
 ``application`` at once and the other sections on first read. Neither struct is tracked by the
-garbage collector: they hold bytes, never a reference back to a context.
+garbage collector, which is safe: they hold bytes (and, once read, the key and the package),
+never a reference back to a context, so no cycle can pass through them.
 """
 
 from __future__ import annotations
