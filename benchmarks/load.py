@@ -245,15 +245,6 @@ def wrk_load(port: int, path: str, header: bytes, seconds: float) -> Sample:
     )
 
 
-def _read_every_section(context: object) -> object:
-    """Read each section of a parsed context, as a handler using all of them would."""
-    from soajs.models.context import ContextData
-
-    for name in ContextData.model_fields:
-        getattr(context, name)
-    return context
-
-
 def tracked_objects_per(make: Callable[[], object], copies: int = CONTEXT_COPIES) -> float:
     """Objects tracked by the garbage collector that one result of ``make()`` keeps alive."""
     gc.collect()
@@ -354,6 +345,7 @@ def _counters(server: Server, inputs: Inputs) -> dict[str, int]:
 
 def run(report: Report, inputs: Inputs, settings: Settings) -> None:
     """Load every configuration of both servers; add the table and the GC counts."""
+    from benchmarks.parsing import read_every_section
     from soajs.inject import parse_inject_header
 
     configs = {"FastAPI": FASTAPI_CONFIGS, "Flask": FLASK_CONFIGS}
@@ -387,7 +379,7 @@ def run(report: Report, inputs: Inputs, settings: Settings) -> None:
             note=f"len(gc.get_objects()) delta over {CONTEXT_COPIES} kept copies",
         )
     )
-    read_objects = tracked_objects_per(lambda: _read_every_section(parse_inject_header(header)))
+    read_objects = tracked_objects_per(lambda: read_every_section(parse_inject_header(header)))
     report.add(
         Reading(
             "E2E-L",

@@ -13,10 +13,11 @@ from soajs.models.context import ContextData
 LIMIT = 1.0
 
 
-def read_every_section(context: ContextData) -> None:
-    """Read each section of ``context``, as a handler using all of them would."""
+def read_every_section(context: ContextData) -> ContextData:
+    """Read each section of ``context``, as a handler using all of them would; give it back."""
     for name in ContextData.model_fields:
         getattr(context, name)
+    return context
 
 
 def run(report: Report, inputs: Inputs, settings: Settings) -> None:
