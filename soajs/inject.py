@@ -76,32 +76,28 @@ def parse_inject_header(value: bytes | str, *, max_size: int = DEFAULT_MAX_SIZE)
     """
     if type(value) is bytes:
         # What servers hand over. ASCII bytes (every header a gateway sends without a non-ASCII
-        # name) take the short path; Latin-1 bytes beyond ASCII are decoded first, every byte
+        # name) are read as they are; Latin-1 bytes beyond ASCII are decoded first, every byte
         # being a character.
         if len(value) > max_size:
             raise _too_large(len(value), max_size)
         raw = value
-        if value.isascii():
-            context = _split_and_validate(value)
-            if context is not None:
-                return context
-            source: bytes | str = value
-        else:
-            source = value.decode("latin-1")
+        is_ascii = value.isascii()
+        source: bytes | str = value if is_ascii else value.decode("latin-1")
     else:
         if isinstance(value, str | bytes | bytearray | memoryview) and len(value) > max_size:
             raise _too_large(len(value), max_size)
         source = _as_text(value)
-        if not source.isascii() and not _is_latin1(source):
+        is_ascii = source.isascii()
+        if not is_ascii and not _is_latin1(source):
             raise InjectHeaderError(
                 "the soajsinjectobj header has characters beyond Latin-1, which no gateway sends",
                 code="malformed",
             )
         raw = source.encode("latin-1")
-        if source.isascii():
-            context = _split_and_validate(raw)
-            if context is not None:
-                return context
+    if is_ascii:
+        context = _split_and_validate(raw)
+        if context is not None:
+            return context
     return _validate_whole(source, raw)
 
 
